@@ -1,0 +1,211 @@
+"""The one place where params.yaml is read and validated.
+
+Stages call :func:`load_params` and hand the typed sections to the library, which never
+reads params.yaml itself.  Every check names the offending key (``data.cub.images.md5``)
+and, for choices, the allowed values, before any heavy work starts.
+
+Sections are plain dataclasses.  Field types drive the checks: ``int``/``float``/``bool``/
+``str``, ``Literal[...]`` for choices, ``X | None`` for optional values, nested dataclasses
+for sub-sections.  Range checks live in ``metadata={"min": ..., "max": ...}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from t2igan.errors import ConfigError
+
+SCALES = ("tiny", "quick", "paper")
+
+
+def _positive(**extra: Any) -> Any:
+    return field(metadata={"min": 1, **extra})
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass(frozen=True)
+class Source:
+    """One downloadable archive: where from, its file name in data/raw/, its checksum."""
+
+    url: str
+    file: str
+    md5: str | None
+    via: Literal["http", "gdown"] = "http"
+
+
+@dataclass(frozen=True)
+class CubSources:
+    images: Source
+    text: Source
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    n_classes: int = _positive()
+    workers: int = _positive()
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    raw_dir: str
+    out_dir: str
+    on_bad_image: Literal["error", "skip"]
+    cub: CubSources
+    synthetic: SyntheticConfig
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    out_dir: str
+    max_words: int = _positive()
+    contact_sheet_images: int = _positive()
+    workers: int = _positive()
+
+
+@dataclass(frozen=True)
+class CropRefsConfig:
+    out_dir: str
+    patch_size: int = _positive()
+    reference_species: Literal["same", "any"] = "same"
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """A scale preset: everything that changes between tiny, quick and paper runs."""
+
+    synthetic_images: int = _positive()
+    image_size: int = field(metadata={"min": 16})  # side of the largest branch, pixels
+    branches: int = field(metadata={"min": 1, "max": 3})
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    dataset: Literal["synthetic", "cub"]
+    scale_name: Literal["tiny", "quick", "paper"] = field(metadata={"key": "scale"})
+    lam: float = field(metadata={"min": 0.0, "key": "lambda"})  # `lambda` is a Python keyword
+    # Filled by parse_params from their own sections (None only inside parse_params).
+    data: DataConfig | None = None
+    preprocess: PreprocessConfig | None = None
+    crop_refs: CropRefsConfig | None = None
+    scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
+
+
+# --------------------------------------------------------------------------- loading
+def _describe(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [t for t in options if t is not type(None)]
+        return _convert(value, inner, key)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not allowed; use {_describe(tp)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in this module
+
+
+def build(cls: type, mapping: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``mapping``, naming the key of any bad value."""
+    where = prefix or "params.yaml"
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where}: expected a section (mapping), got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.metadata.get("key", f.name) for f in dataclasses.fields(cls)}
+    unknown = sorted(set(mapping) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        name = f.metadata.get("key", f.name)  # the name in params.yaml
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in mapping:
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+                continue
+            raise ConfigError(f"{key}: missing")
+        value = _convert(mapping[name], hints[f.name], key)
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        if lo is not None and value < lo:
+            raise ConfigError(f"{key}: {value!r} is below the minimum {lo}")
+        if hi is not None and value > hi:
+            raise ConfigError(f"{key}: {value!r} is above the maximum {hi}")
+        values[f.name] = value
+    return cls(**values)
+
+
+# Sections of params.yaml that map to a Params field, and the field's yaml name.
+_SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig}
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed params mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    known = {"seed", "dataset", "scale", "lambda", *_SECTIONS, *SCALES}
+    # Sections that later stages own are allowed through untouched until they are typed here.
+    extra_ok = {"damsm", "train", "generate", "score", "report", "variants", "evaluator"}
+    unknown = sorted(set(raw) - known - extra_ok)
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")
+    top = build(Params, {k: raw[k] for k in ("seed", "dataset", "scale", "lambda") if k in raw})
+    scale_name = top.scale_name
+    if scale_name not in raw:
+        raise ConfigError(f"{scale_name}: scale {scale_name!r} is selected but has no section")
+    sections = {name: build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
+    scale = build(ScaleConfig, raw[scale_name], scale_name)
+    return dataclasses.replace(top, scale=scale, **sections)
+
+
+def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate params.yaml; ``overrides`` maps dotted keys to values (tests, CLI)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found (run from the project root)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    return parse_params(raw, str(path))
+
+
+def set_dotted(mapping: dict, dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        mapping = mapping.setdefault(part, {})
+    mapping[last] = value

@@ -1,0 +1,106 @@
+"""The torch Dataset over the preprocess arrays, with AttnGAN's training transform.
+
+Each item is one image with one of its captions.  All randomness (which caption, which
+words survive the 18-word rule, crop offset, flip) comes from a generator seeded by
+(seed, epoch, item), so an item is the same whichever worker loads it and whenever:
+that is what lets a resumed run see exactly the data an uninterrupted one saw.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from t2igan.data import cub, text
+from t2igan.data.preprocess import Prepared
+
+
+def branch_sizes(image_size: int, branches: int) -> list[int]:
+    """Image sides of the generator's branches, smallest first: 256, 3 -> [64, 128, 256]."""
+    sizes = [image_size // 2 ** (branches - 1 - k) for k in range(branches)]
+    if any(s < 4 or s * 2 ** (branches - 1 - k) != image_size for k, s in enumerate(sizes)):
+        raise ValueError(f"image_size {image_size} cannot be halved {branches - 1} time(s)")
+    return sizes
+
+
+@dataclass
+class Sample:
+    images: list[torch.Tensor]  # per branch, float [3, s, s] in [-1, 1], smallest first
+    caption: torch.Tensor       # int64 [max_words], 0-padded
+    length: int
+    class_id: int
+    image: int                  # row in the prepared arrays
+    caption_row: int            # 10 * image + k
+
+
+class TextImageDataset(Dataset):
+    """Images of one split with captions.
+
+    ``train=True``: one item per image, a random caption, random crop and flip.
+    ``train=False``: one item per (image, caption) pair, centre crop, no flip, and the
+    word selection still seeded (for captions longer than ``max_words``).
+    """
+
+    def __init__(self, prepared: Prepared, split: str, *, image_size: int, branches: int,
+                 max_words: int = 18, train: bool = True, seed: int = 0):
+        self.data = prepared
+        self.rows = prepared.split_indices(split)
+        self.sizes = branch_sizes(image_size, branches)
+        self.stored = int(prepared.meta["stored_size"])
+        if self.stored < image_size:
+            raise ValueError(f"prepared crops are {self.stored} px, smaller than image_size {image_size}: "
+                             "re-run preprocess with this scale")
+        self.max_words, self.train, self.seed = max_words, train, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows) * (1 if self.train else cub.N_CAPTIONS)
+
+    def __getitem__(self, item: int) -> Sample:
+        rng = np.random.default_rng([self.seed, self.epoch, item])
+        if self.train:
+            image = int(self.rows[item])
+            k = int(rng.integers(cub.N_CAPTIONS))
+        else:
+            image, k = int(self.rows[item // cub.N_CAPTIONS]), item % cub.N_CAPTIONS
+        row = image * cub.N_CAPTIONS + k
+        caption, length = text.select_words(self.data.caption_ids(row), self.max_words, rng)
+        pixels = self._transform(np.asarray(self.data.images[image]), rng)
+        return Sample(pixels, torch.from_numpy(caption), length,
+                      int(self.data.index["class_ids"][image]), image, row)
+
+    def _transform(self, crop: np.ndarray, rng: np.random.Generator) -> list[torch.Tensor]:
+        size, margin = self.sizes[-1], self.stored - self.sizes[-1]
+        if self.train:
+            y, x = (int(v) for v in rng.integers(0, margin + 1, size=2))
+            flip = bool(rng.integers(2))
+        else:
+            y = x = margin // 2
+            flip = False
+        patch = crop[y:y + size, x:x + size]
+        if flip:
+            patch = patch[:, ::-1]
+        top = torch.from_numpy(np.array(patch))  # a copy: the memory map is read-only
+        top = top.permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        # Lower branches are resized copies of the same crop, as in AttnGAN.
+        out = [F.interpolate(top[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
+               for s in self.sizes[:-1]]
+        return out + [top]
+
+
+def collate(samples: list[Sample]) -> dict[str, object]:
+    """Batch samples; captions sorted by nothing (the text encoder packs with enforce_sorted=False)."""
+    return {
+        "images": [torch.stack([s.images[b] for s in samples]) for b in range(len(samples[0].images))],
+        "captions": torch.stack([s.caption for s in samples]),
+        "lengths": torch.tensor([s.length for s in samples], dtype=torch.int64),
+        "class_ids": torch.tensor([s.class_id for s in samples], dtype=torch.int64),
+        "images_idx": torch.tensor([s.image for s in samples], dtype=torch.int64),
+        "caption_rows": torch.tensor([s.caption_row for s in samples], dtype=torch.int64),
+    }

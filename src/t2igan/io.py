@@ -1,0 +1,84 @@
+"""Atomic file output: every file the pipeline writes appears whole or not at all.
+
+A crash (or a full disk) while writing leaves at most a hidden ``.<name>.tmp-*`` file
+next to the target, never a truncated target.  Readers therefore never see half a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it over ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    with atomic_write(path, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def save_png(path: str | os.PathLike, image) -> None:
+    """Save a PIL image (or a matplotlib figure) as PNG atomically."""
+    with atomic_write(path, "wb") as fh:
+        if hasattr(image, "savefig"):
+            image.savefig(fh, format="png", dpi=image.dpi, bbox_inches="tight")
+        else:
+            image.save(fh, format="PNG")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory under a temporary sibling name; swap it in only on success.
+
+    On failure the temporary directory is removed and an existing ``path`` is untouched.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)

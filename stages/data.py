@@ -1,0 +1,26 @@
+"""Stage data: the data set in CUB's on-disk format (CUB downloaded, or synthetic birds)."""
+import time
+from pathlib import Path
+
+from t2igan import io, stage
+
+
+def main(p):
+    start = time.perf_counter()
+    out = Path(p.data.out_dir)
+    if p.dataset == "synthetic":
+        from t2igan.data.synthetic import generate
+
+        info = generate(out, n_images=p.scale.synthetic_images, n_classes=p.data.synthetic.n_classes,
+                        seed=p.seed, workers=p.data.synthetic.workers)
+    else:
+        from t2igan.data.cub_fetch import prepare_cub
+
+        prepare_cub(p.data.cub, Path(p.data.raw_dir), out)
+        info = {}
+    io.write_json("reports/data/data.json", {"dataset": p.dataset, "seconds": stage.elapsed(start),
+                                             **{k: v for k, v in (info or {}).items() if k != "seconds"}})
+
+
+if __name__ == "__main__":
+    stage.run(main)

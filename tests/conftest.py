@@ -1,0 +1,73 @@
+"""Shared fixtures: a small hand-built data set in CUB's on-disk format."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PARTS = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg", "left wing",
+         "nape", "right eye", "right leg", "right wing", "tail", "throat"]
+CAPTIONS = [
+    "this bird has a red crown and a white belly",
+    "a small bird with black wings and a short beak",
+    "the bird is mostly red with black wingbars",
+    "this is a red bird with a white breast",
+    "a bird with a pointed bill and red feathers",
+    "small red bird with white underparts and dark wings",
+    "the crown is red and the wings are black",
+    "this bird has a short cone shaped beak",
+    "a red and white bird perched on a branch",
+    "this colorful bird has a white abdomen and red head",
+]
+
+
+def write_cub(root: Path, n_classes: int = 4, per_class: int = 3, size=(120, 90), seed: int = 0) -> Path:
+    """A minimal but complete CUB layout: images, index files, parts, attributes, captions, split."""
+    rng = np.random.default_rng(seed)
+    cub = root / "CUB_200_2011"
+    (cub / "parts").mkdir(parents=True)
+    (cub / "attributes").mkdir()
+    classes = [f"{c + 1:03d}.Test_Bird_{c + 1}" for c in range(n_classes)]
+    lines = {k: [] for k in ("images", "labels", "split", "boxes", "locs", "attrs")}
+    image_id = 0
+    for c, cname in enumerate(classes):
+        (cub / "images" / cname).mkdir(parents=True)
+        (root / "text_c10" / cname).mkdir(parents=True)
+        for k in range(per_class):
+            image_id += 1
+            name = f"Test_Bird_{c + 1}_{k:04d}_{image_id}"
+            w, h = size
+            pixels = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(cub / "images" / cname / f"{name}.jpg", quality=90)
+            (root / "text_c10" / cname / f"{name}.txt").write_text("\n".join(CAPTIONS) + "\n")
+            lines["images"].append(f"{image_id} {cname}/{name}.jpg")
+            lines["labels"].append(f"{image_id} {c + 1}")
+            lines["split"].append(f"{image_id} {k % 2}")
+            lines["boxes"].append(f"{image_id} 20.0 15.0 60.0 50.0")
+            for p in range(1, 16):
+                visible = int(p % 3 != 0)
+                x, y = (30.0 + p * 3, 20.0 + p * 2) if visible else (0.0, 0.0)
+                lines["locs"].append(f"{image_id} {p} {x} {y} {visible}")
+            for a in range(1, 6):
+                lines["attrs"].append(f"{image_id} {a} {int((a + image_id) % 2)} 3 1.5")
+    (cub / "images.txt").write_text("\n".join(lines["images"]) + "\n")
+    (cub / "image_class_labels.txt").write_text("\n".join(lines["labels"]) + "\n")
+    (cub / "train_test_split.txt").write_text("\n".join(lines["split"]) + "\n")
+    (cub / "bounding_boxes.txt").write_text("\n".join(lines["boxes"]) + "\n")
+    (cub / "classes.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+    (cub / "parts" / "parts.txt").write_text("".join(f"{i + 1} {p}\n" for i, p in enumerate(PARTS)))
+    (cub / "parts" / "part_locs.txt").write_text("\n".join(lines["locs"]) + "\n")
+    (cub / "attributes" / "attributes.txt").write_text("".join(f"{a} has_thing::value_{a}\n" for a in range(1, 6)))
+    (cub / "attributes" / "image_attribute_labels.txt").write_text("\n".join(lines["attrs"]) + "\n")
+    n_test = max(1, n_classes // 4)
+    (root / "trainvalclasses.txt").write_text("\n".join(classes[:-n_test]) + "\n")
+    (root / "testclasses.txt").write_text("\n".join(classes[-n_test:]) + "\n")
+    (root / "allclasses.txt").write_text("\n".join(classes) + "\n")
+    return root
+
+
+@pytest.fixture
+def cub_root(tmp_path) -> Path:
+    return write_cub(tmp_path / "birds")

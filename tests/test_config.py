@@ -1,0 +1,64 @@
+import copy
+
+import pytest
+import yaml
+
+from t2igan.config import load_params, parse_params
+from t2igan.errors import ConfigError
+
+RAW = yaml.safe_load(open("params.yaml"))
+
+
+def test_default_params_load():
+    p = load_params("params.yaml")
+    assert p.dataset == "synthetic" and p.scale_name == "quick" and p.lam == 5.0
+    assert p.scale.image_size == 64 and p.data.cub.images.md5 == "97eceeb196236b17998738112f37df78"
+    assert load_params("params.yaml", {"scale": "paper"}).scale.image_size == 256
+
+
+@pytest.mark.parametrize("dotted, value, needle", [
+    ("dataset", "imagenet", "dataset: 'imagenet' is not allowed; use one of 'synthetic', 'cub'"),
+    ("scale", "huge", "scale: 'huge' is not allowed"),
+    ("lambda", "five", "lambda: expected a number, got 'five'"),
+    ("lambda", -1, "lambda: -1.0 is below the minimum 0.0"),
+    ("seed", 1.5, "seed: expected an integer"),
+    ("data.on_bad_image", "ignore", "data.on_bad_image: 'ignore' is not allowed; use one of 'error', 'skip'"),
+    ("data.cub.images.via", "ftp", "data.cub.images.via"),
+    ("preprocess.max_words", 0, "preprocess.max_words: 0 is below the minimum 1"),
+    ("quick.image_size", 8, "quick.image_size: 8 is below the minimum 16"),
+    ("quick.colour", "red", "quick: unknown key(s) colour"),
+])
+def test_bad_values_name_the_key(dotted, value, needle):
+    raw = copy.deepcopy(RAW)
+    *parents, last = dotted.split(".")
+    node = raw
+    for k in parents:
+        node = node[k]
+    node[last] = value
+    with pytest.raises(ConfigError) as err:
+        parse_params(raw)
+    assert needle in str(err.value)
+
+
+def test_missing_keys_are_named():
+    raw = copy.deepcopy(RAW)
+    del raw["quick"]["branches"]
+    with pytest.raises(ConfigError, match="quick.branches: missing"):
+        parse_params(raw)
+    raw = copy.deepcopy(RAW)
+    del raw["quick"]
+    with pytest.raises(ConfigError, match="scale 'quick' is selected but has no section"):
+        parse_params(raw)
+    raw = copy.deepcopy(RAW)
+    raw["bogus"] = 1
+    with pytest.raises(ConfigError, match="unknown top-level key"):
+        parse_params(raw)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
