@@ -51,7 +51,7 @@ def read_table(path: Path, types: list[type], extra_ok: int = 0) -> pd.DataFrame
     try:
         df = pd.read_csv(
             path, sep=r"\s+", header=None, names=list(range(n + extra_ok)),
-            skip_blank_lines=False, engine="c", dtype=str, na_filter=True,
+            skip_blank_lines=False, engine="c",
         )
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
@@ -61,21 +61,26 @@ def read_table(path: Path, types: list[type], extra_ok: int = 0) -> pd.DataFrame
     except pd.errors.EmptyDataError:
         raise DataFormatError(path, "file is empty") from None
     df.index = np.arange(1, len(df) + 1)
-    df = df[~df.isna().all(axis=1)]  # blank lines carry nothing; their neighbours keep their numbers
+    blank = df[0].isna()
+    if blank.any():  # blank lines carry nothing; their neighbours keep their numbers
+        df = df[~(blank & df.isna().all(axis=1))]
     out = {}
     for col, tp in enumerate(types):
         raw = df[col]
+        if tp is int and pd.api.types.is_integer_dtype(raw.dtype):
+            out[col] = raw.astype(np.int64)  # the fast path: pandas parsed every value as an integer
+            continue
         values = pd.to_numeric(raw, errors="coerce") if tp in (int, float) else raw
         bad = values.isna()
         if tp is int:
             bad |= (values % 1 != 0)
         if bad.any():
             line = int(bad.idxmax())
-            what = "missing field" if pd.isna(raw[line]) else f"bad value {raw[line]!r}"
+            what = "missing field" if pd.isna(raw[line]) else f"bad value {str(raw[line])!r}"
             raise DataFormatError(
                 path, f"{what} in column {col + 1} (expected {tp.__name__}): {_raw_line(path, line)!r}", line
             )
-        out[col] = values.astype(np.int64) if tp is int else values
+        out[col] = values.astype(np.int64) if tp is int else values.astype(str) if tp is str else values
     return pd.DataFrame(out, index=df.index)
 
 
@@ -291,7 +296,8 @@ def _attributes(path: Path, ids: np.ndarray, n_attr: int) -> np.ndarray:
     bad = ~df[1].between(1, n_attr) | ~df[2].isin([0, 1])
     if bad.any():
         line = int(bad.idxmax())
-        raise DataFormatError(path, f"attribute id must be 1..{n_attr} and is_present 0 or 1: {_raw_line(path, line)!r}", line)
+        raise DataFormatError(
+            path, f"attribute id must be 1..{n_attr} and is_present 0 or 1: {_raw_line(path, line)!r}", line)
     row = pd.Series(np.arange(len(ids)), index=ids)
     known = df[0].isin(row.index)
     if not known.all():

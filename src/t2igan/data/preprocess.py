@@ -80,7 +80,7 @@ def preprocess(data_root: str | Path, out_dir: str | Path, *, image_size: int, o
             if isinstance(result, str):
                 if on_bad_image == "error":
                     raise DataFormatError(tasks[i][0], f"{result} (set data.on_bad_image: skip to skip such images)")
-                warnings.warn(f"skipping {result}")
+                warnings.warn(f"skipping {result}", stacklevel=2)
                 skipped.append({"image_id": int(index.image_ids[i]), "reason": result})
                 keep[i] = False
             else:
