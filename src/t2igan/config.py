@@ -76,12 +76,36 @@ class CropRefsConfig:
 
 
 @dataclass(frozen=True)
+class DamsmConfig:
+    out_dir: str
+    lr: float = field(metadata={"min": 0.0})
+    lr_decay: float = field(metadata={"min": 0.0, "max": 1.0})
+    lr_min: float = field(metadata={"min": 0.0})
+    beta1: float = field(metadata={"min": 0.0, "max": 1.0})
+    beta2: float = field(metadata={"min": 0.0, "max": 1.0})
+    clip_rnn: float = field(metadata={"min": 0.0})
+    gamma1: float = field(metadata={"min": 0.0})
+    gamma2: float = field(metadata={"min": 0.0})
+    gamma3: float = field(metadata={"min": 0.0})
+    embedding: int = _positive()
+    cnn_width: int = _positive()
+    inception_weights: str | None
+    workers: int = field(metadata={"min": 0})
+    evaluator_seed_offset: int = _positive()
+    r_precision_candidates: int = field(metadata={"min": 2})
+    r_precision_folds: int = _positive()
+
+
+@dataclass(frozen=True)
 class ScaleConfig:
     """A scale preset: everything that changes between tiny, quick and paper runs."""
 
     synthetic_images: int = _positive()
     image_size: int = field(metadata={"min": 16})  # side of the largest branch, pixels
     branches: int = field(metadata={"min": 1, "max": 3})
+    damsm_backbone: Literal["cnn", "inception_v3"]
+    damsm_epochs: int = _positive()
+    damsm_batch_size: int = field(metadata={"min": 2})
 
 
 @dataclass(frozen=True)
@@ -94,6 +118,7 @@ class Params:
     data: DataConfig | None = None
     preprocess: PreprocessConfig | None = None
     crop_refs: CropRefsConfig | None = None
+    damsm: DamsmConfig | None = None
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
 
@@ -168,7 +193,8 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 
 
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
-_SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig}
+_SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
+             "damsm": DamsmConfig}
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -177,7 +203,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"{source}: expected a mapping at the top level")
     known = {"seed", "dataset", "scale", "lambda", *_SECTIONS, *SCALES}
     # Sections that later stages own are allowed through untouched until they are typed here.
-    extra_ok = {"damsm", "train", "generate", "score", "report", "variants", "evaluator"}
+    extra_ok = {"train", "generate", "score", "report", "variants", "evaluator"}
     unknown = sorted(set(raw) - known - extra_ok)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")

@@ -15,6 +15,7 @@ Outputs (``data/prepared/``), read back by :class:`Prepared`:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -172,6 +173,13 @@ class Prepared:
 
     def __len__(self) -> int:
         return len(self.index["image_ids"])
+
+    def fingerprint(self) -> str:
+        """A digest of the words and the per-image index: changes when the data does."""
+        h = hashlib.sha256()
+        for name in ("vocab.json", "index.npz", "meta.json"):
+            h.update((self.root / name).read_bytes())
+        return h.hexdigest()
 
     def caption_ids(self, row: int) -> np.ndarray:
         """Word ids of caption row ``row`` (= 10 * image + k)."""

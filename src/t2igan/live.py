@@ -1,0 +1,21 @@
+"""DVCLive logs rebuilt from a run's history, so a resumed run's logs equal an uninterrupted one's.
+
+Appending step by step would duplicate or drop the epoch that was running at a crash;
+instead the whole history (kept in the checkpoint) is replayed into a fresh log.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dvclive import Live
+
+
+def write_history(live_dir: str | Path, history: list[dict], metrics: dict[str, str]) -> None:
+    """``metrics`` maps a history key to its DVCLive name, e.g. {"train_w0": "train/w0"}."""
+    live = Live(str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=False)
+    for row in history:
+        live.step = row["epoch"]
+        for key, name in metrics.items():
+            live.log_metric(name, row[key])
+        live.make_summary()
+    live.end()

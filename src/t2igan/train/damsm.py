@@ -1,0 +1,234 @@
+"""Pretraining the DAMSM text and image encoders (stage ``pretrain_damsm``, and ``evaluator_damsm``).
+
+Resumable: a checkpoint is written at the end of every epoch holding the encoders, the
+optimiser, the epoch and the loss history.  Everything random in an epoch (data order,
+crops, caption choice, dropout) is seeded by (seed, epoch), so an epoch interrupted
+halfway and run again from the previous checkpoint repeats exactly what the uninterrupted
+run did, and the final weights are bit-identical on CPU.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from t2igan import faults
+from t2igan.data.dataset import TextImageDataset, collate
+from t2igan.data.preprocess import Prepared
+from t2igan.errors import T2IGANError
+from t2igan.losses.damsm import damsm_loss
+from t2igan.metrics.r_precision import r_precision
+from t2igan.models.damsm import ImageEncoder, TextEncoder
+from t2igan.train import checkpoint
+
+LOSS_TERMS = ("w0", "w1", "s0", "s1")
+
+
+class TrainingError(T2IGANError):
+    pass
+
+
+@dataclass(frozen=True)
+class DamsmSettings:
+    """Everything that decides the trained encoders (params.yaml `damsm` + the scale preset)."""
+
+    backbone: str
+    epochs: int
+    batch_size: int
+    image_size: int
+    max_words: int
+    seed: int
+    lr: float = 0.002
+    lr_decay: float = 0.98
+    lr_min: float = 0.0002
+    beta1: float = 0.5
+    beta2: float = 0.999
+    clip_rnn: float = 0.25
+    gamma1: float = 4.0
+    gamma2: float = 5.0
+    gamma3: float = 10.0
+    embedding: int = 300
+    cnn_width: int = 32
+    inception_weights: str | None = None
+    workers: int = 0
+
+
+def _stale(state: dict | None, s: DamsmSettings, prepared: Prepared) -> str | None:
+    """Why a checkpoint must not be resumed from, or None when it may.
+
+    Only an unfinished run is resumed: a finished one means the stage runs again because
+    code or inputs changed.  Changing only the number of epochs continues the run, which
+    gives exactly what a fresh run with that many epochs would (the schedule and all
+    randomness depend on the epoch number alone).
+    """
+    if state is None:
+        return None
+    saved = {k: v for k, v in state["settings"].items() if k != "epochs"}
+    if saved != {k: v for k, v in asdict(s).items() if k != "epochs"}:
+        return "made with other settings"
+    if state.get("data") != prepared.fingerprint():
+        return "made from other data"
+    if len(state["history"]) >= s.epochs:
+        return "the run it holds is finished (the stage is running again because something changed)"
+    return None
+
+
+def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -> tuple[TextEncoder, ImageEncoder]:
+    torch.manual_seed(s.seed)
+    text = TextEncoder(vocab_size, embedding=s.embedding)
+    image = ImageEncoder(s.backbone, weights_path=s.inception_weights, pretrained=pretrained, cnn_width=s.cnn_width)
+    return text, image
+
+
+def learning_rate(s: DamsmSettings, epoch: int) -> float:
+    """AttnGAN's schedule: lr * 0.98^epoch, not below lr_min (set on one optimiser, never re-created)."""
+    return max(s.lr * s.lr_decay ** epoch, s.lr_min)
+
+
+def _epoch_loss(text, image, batch, s: DamsmSettings) -> dict[str, torch.Tensor]:
+    words, sentence = text(batch["captions"], batch["lengths"])
+    regions, code = image(batch["images"][-1])
+    return damsm_loss(words, sentence, regions, code, batch["lengths"], batch["class_ids"],
+                      gamma1=s.gamma1, gamma2=s.gamma2, gamma3=s.gamma3)
+
+
+def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=None, progress: bool = True,
+          ) -> list[dict]:
+    """Train (or resume) into ``out_dir``; returns the per-epoch history.
+
+    ``live`` is an optional callback ``live(history)`` called after every checkpoint.
+    """
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    text, image = build_encoders(s, len(prepared.vocab))
+    params = [p for p in list(text.parameters()) + list(image.parameters()) if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
+    history: list[dict] = []
+    state = checkpoint.load(ckpt_path)
+    reason = _stale(state, s, prepared)
+    if reason:
+        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
+        state = None
+    if state is not None:
+        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
+        text.load_state_dict(state["text"])
+        image.load_state_dict(state["image"])
+        opt.load_state_dict(state["optimizer"])
+        history = state["history"]
+    start_epoch = len(history)
+
+    train_set = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
+                                 seed=s.seed)
+    val_set = TextImageDataset(prepared, "test", image_size=s.image_size, branches=1, max_words=s.max_words,
+                               seed=s.seed + 7919)  # one fixed random caption and crop per test image
+    if len(train_set) < s.batch_size:
+        raise TrainingError(f"damsm batch size {s.batch_size} is larger than the training set ({len(train_set)})")
+    steps = 0  # in this process, for fault injection
+    for epoch in range(start_epoch, s.epochs):
+        t0 = time.perf_counter()
+        lr = learning_rate(s, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(s.seed * 100_003 + epoch)  # dropout of this epoch
+        train_set.set_epoch(epoch)
+        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=order.tolist(), drop_last=True,
+                            collate_fn=collate, num_workers=s.workers)
+        text.train()
+        image.train()
+        sums = dict.fromkeys(LOSS_TERMS, 0.0)
+        n = 0
+        for batch in tqdm(loader, desc=f"damsm epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False):
+            losses = _epoch_loss(text, image, batch, s)
+            if not torch.isfinite(losses["total"].detach()):
+                last = f"after epoch {epoch}" if epoch > 0 else "none yet"
+                raise TrainingError(f"DAMSM loss is {losses['total'].item()} at epoch {epoch + 1}, step {n + 1}; "
+                                    f"stopped. The last good checkpoint ({last}) is kept at {ckpt_path}")
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(text.parameters(), s.clip_rnn)
+            opt.step()
+            for k in LOSS_TERMS:
+                sums[k] += losses[k].item()
+            n += 1
+            steps += 1
+            faults.step(steps)
+        val = evaluate_loss(text, image, val_set, s)
+        history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
+                        **{f"train_{k}": sums[k] / n for k in LOSS_TERMS}, **{f"val_{k}": v for k, v in val.items()}})
+        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "text": text.state_dict(),
+                                    "image": image.state_dict(), "optimizer": opt.state_dict(), "history": history})
+        if live is not None:
+            live(history)
+        if progress:
+            h = history[-1]
+            print(f"epoch {h['epoch']}: train w {h['train_w0'] + h['train_w1']:.3f} s {h['train_s0'] + h['train_s1']:.3f}"
+                  f" | val w {h['val_w0'] + h['val_w1']:.3f} s {h['val_s0'] + h['val_s1']:.3f} | {h['seconds']} s",
+                  flush=True)
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(text, image, dataset, s: DamsmSettings) -> dict[str, float]:
+    text.eval()
+    image.eval()
+    loader = DataLoader(dataset, batch_size=s.batch_size, drop_last=True, collate_fn=collate, num_workers=s.workers)
+    sums, n = dict.fromkeys(LOSS_TERMS, 0.0), 0
+    for batch in loader:
+        losses = _epoch_loss(text, image, batch, s)
+        for k in LOSS_TERMS:
+            sums[k] += float(losses[k])
+        n += 1
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def encode_split(text, image, prepared: Prepared, split: str, s: DamsmSettings, batch_size: int = 128):
+    """Codes of every image (centre crop) and of every caption (10 per image) of a split."""
+    text.eval()
+    image.eval()
+    ds = TextImageDataset(prepared, split, image_size=s.image_size, branches=1, max_words=s.max_words,
+                          train=False, seed=s.seed)
+    image_codes, sentence_codes = [], []
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate, num_workers=s.workers)
+    for batch in loader:
+        _, sent = text(batch["captions"], batch["lengths"])
+        sentence_codes.append(sent)
+        first = (batch["caption_rows"] % 10) == 0  # one image pass per image, at its caption 0
+        if first.any():
+            image_codes.append(image(batch["images"][-1][first])[1])
+    rows = prepared.split_indices(split)
+    return torch.cat(image_codes), torch.cat(sentence_codes), prepared.index["class_ids"][rows]
+
+
+def real_r_precision(text, image, prepared: Prepared, s: DamsmSettings, *, candidates: int = 100,
+                     folds: int = 10, seed: int = 0) -> dict:
+    """R-precision of real test images with their own captions, and with shuffled captions (chance)."""
+    image_codes, sentence_codes, classes = encode_split(text, image, prepared, "test", s)
+    n_img = len(image_codes)
+    per_caption_image = image_codes.repeat_interleave(10, dim=0)
+    caption_class = np.repeat(classes, 10)
+    real = r_precision(per_caption_image, sentence_codes, caption_class, sentence_codes, caption_class,
+                       candidates=candidates, folds=folds, seed=seed)
+    perm = np.random.default_rng([seed, 1]).permutation(len(sentence_codes))
+    shuffled = r_precision(per_caption_image, sentence_codes[perm], caption_class, sentence_codes, caption_class,
+                           candidates=candidates, folds=folds, seed=seed)
+    return {"real": real.as_dict(), "shuffled": shuffled.as_dict(), "images": n_img}
+
+
+def export(out_dir: str | Path, s: DamsmSettings, vocab_size: int) -> tuple[TextEncoder, ImageEncoder]:
+    """Load the final checkpoint and write the two encoders as separate files for later stages."""
+    out_dir = Path(out_dir)
+    state = checkpoint.load(out_dir / "checkpoint.pt")
+    text, image = build_encoders(s, vocab_size)
+    text.load_state_dict(state["text"])
+    image.load_state_dict(state["image"])
+    meta = {"settings": asdict(s), "vocab_size": vocab_size}
+    checkpoint.save(out_dir / "text_encoder.pt", {"state": text.state_dict(), **meta})
+    checkpoint.save(out_dir / "image_encoder.pt", {"state": image.state_dict(), **meta})
+    return text.eval(), image.eval()

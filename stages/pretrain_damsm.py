@@ -1,0 +1,54 @@
+"""Stages pretrain_damsm and evaluator_damsm: DAMSM encoders, their losses and R-precision.
+
+    python stages/pretrain_damsm.py damsm             # the encoders the GANs train against
+    python stages/pretrain_damsm.py evaluator_damsm   # an independently seeded twin, to judge them
+"""
+import sys
+from pathlib import Path
+
+from t2igan import io, live, stage
+from t2igan.data.preprocess import Prepared
+from t2igan.train import damsm
+
+NAMES = ("damsm", "evaluator_damsm")
+
+
+def settings(p, name: str) -> damsm.DamsmSettings:
+    d, sc = p.damsm, p.scale
+    return damsm.DamsmSettings(
+        backbone=sc.damsm_backbone, epochs=sc.damsm_epochs, batch_size=sc.damsm_batch_size,
+        image_size=sc.image_size, max_words=p.preprocess.max_words,
+        seed=p.seed + (d.evaluator_seed_offset if name == "evaluator_damsm" else 0),
+        lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
+        gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
+        inception_weights=d.inception_weights, workers=d.workers)
+
+
+def main(p, name: str):
+    s = settings(p, name)
+    prepared = Prepared(p.preprocess.out_dir)
+    out_dir = Path(p.damsm.out_dir) / name
+    reports = Path("reports") / name
+    names = {f"{split}_{k}": f"{split}/{k}" for split in ("train", "val") for k in damsm.LOSS_TERMS}
+    history = damsm.train(prepared, out_dir, s,
+                          live=lambda h: live.write_history(reports / "live", h, names))
+    text, image = damsm.export(out_dir, s, len(prepared.vocab))
+    rp = damsm.real_r_precision(text, image, prepared, s, candidates=p.damsm.r_precision_candidates,
+                                folds=p.damsm.r_precision_folds, seed=p.seed)
+    last = history[-1]
+    io.write_json(reports / "metrics.json", {
+        "r_precision_real": round(rp["real"]["mean"], 4), "r_precision_real_std": round(rp["real"]["std"], 4),
+        "r_precision_shuffled": round(rp["shuffled"]["mean"], 4),
+        "r_precision_protocol": f"{rp['real']['candidates']} candidates (1 true + others from other classes), "
+                                f"cosine on DAMSM codes, {p.damsm.r_precision_folds} folds, "
+                                f"{rp['real']['n']} test captions of {rp['images']} images, seed {p.seed}",
+        "epochs": last["epoch"], "seconds_per_epoch": round(sum(h["seconds"] for h in history) / len(history), 2),
+        **{f"final_{k}": round(last[k], 4) for k in names},
+        "backbone": s.backbone, "image_size": s.image_size, "seed": s.seed,
+    })
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
+        sys.exit(f"usage: python stages/pretrain_damsm.py {{{'|'.join(NAMES)}}}")
+    stage.run(lambda p: main(p, sys.argv[1]))
