@@ -73,3 +73,37 @@ def test_bad_params_stop_the_stage_naming_the_key(project):
     finally:
         params["data"]["on_bad_image"] = "error"
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _weights(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False)["state"]
+
+
+def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
+    """SIGKILL the DAMSM stage in its second epoch; `dvc repro` again ends with the same weights."""
+    import torch
+
+    work, env, dvc = project
+    _run(dvc + ["repro", "pretrain_damsm"], work, env)
+    metrics = json.loads((work / "reports/damsm/metrics.json").read_text())
+    assert metrics["epochs"] == 2 and 0 <= metrics["r_precision_shuffled"] < 0.1
+    clean = {name: _weights(work / f"models/damsm/{name}.pt") for name in ("text_encoder", "image_encoder")}
+    curves = (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text()
+
+    shutil.rmtree(work / "models/damsm")
+    steps_per_epoch = 300 // 16  # tiny: 300 training images, batch 16
+    killed = subprocess.run(dvc + ["repro", "pretrain_damsm"], cwd=work, capture_output=True, text=True,
+                            env=dict(env, T2IGAN_KILL_AT_STEP=str(steps_per_epoch + 5)))
+    assert killed.returncode != 0
+    state = torch.load(work / "models/damsm/checkpoint.pt", weights_only=False)
+    assert len(state["history"]) == 1  # the kill came mid-way through epoch 2
+    out = _run(dvc + ["repro", "pretrain_damsm"], work, env)
+    assert "resuming after epoch 1" in out
+    for name, tensors in clean.items():
+        resumed = _weights(work / f"models/damsm/{name}.pt")
+        assert tensors.keys() == resumed.keys()
+        for key in tensors:
+            assert torch.equal(tensors[key], resumed[key]), f"{name}.{key} differs after resume"
+    assert (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text() == curves
