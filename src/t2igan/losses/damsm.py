@@ -40,13 +40,22 @@ def attend(words: torch.Tensor, regions: torch.Tensor, lengths: torch.Tensor, ga
 
 def word_relevance(words: torch.Tensor, regions: torch.Tensor, lengths: torch.Tensor, gamma1: float,
                    gamma2: float) -> torch.Tensor:
-    """R(Q_i, D_j) = log sum_t exp(gamma2 * cos(c_t, e_t)) over real words; [Bc, Bi]."""
-    context, _ = attend(words, regions, lengths, gamma1)
-    dot = (context * words[:, None]).sum(dim=2)                       # [Bc, Bi, T]
-    norms = context.norm(dim=2) * words.norm(dim=1)[:, None]          # [Bc, Bi, T]
+    """R(Q_i, D_j) = log sum_t exp(gamma2 * cos(c_t, e_t)) over real words; [Bc, Bi].
+
+    The context c_t = V a_t (V the regions, a_t the attention over them) is never formed:
+    c_t . e_t = a_t . (V^T e_t), which is the attention weights times the scores already
+    computed, and |c_t|^2 = a_t^T (V^T V) a_t with the N x N Gram matrix of each image.
+    That is exactly the same number at a fraction of the memory and time.
+    """
+    scores = torch.einsum("idt,jdn->ijtn", words, regions)
+    pad = ~word_mask(lengths, words.shape[2])[:, None, :, None]
+    attn = torch.softmax(gamma1 * torch.softmax(scores.masked_fill(pad, float("-inf")), dim=2), dim=3)
+    dot = (attn * scores).sum(dim=3)                                        # c_t . e_t   [Bc, Bi, T]
+    gram = torch.einsum("jdn,jdm->jnm", regions, regions)
+    context_sq = (torch.einsum("ijtn,jnm->ijtm", attn, gram) * attn).sum(dim=3)
+    norms = context_sq.clamp(min=EPS * EPS).sqrt() * words.norm(dim=1)[:, None]
     cos = dot / norms.clamp(min=EPS)
-    pad = ~word_mask(lengths, words.shape[2])[:, None, :]
-    return torch.logsumexp((gamma2 * cos).masked_fill(pad, float("-inf")), dim=2)
+    return torch.logsumexp((gamma2 * cos).masked_fill(pad[..., 0], float("-inf")), dim=2)
 
 
 def sentence_relevance(image_code: torch.Tensor, sentence_code: torch.Tensor) -> torch.Tensor:
