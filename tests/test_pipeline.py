@@ -38,6 +38,8 @@ def project(tmp_path_factory):
     _run(["git", "init", "-q"], work, env)
     _run(dvc + ["init", "-q"], work, env)
     shutil.copy(ROOT / ".dvc" / "config", work / ".dvc" / "config")
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "-c", "user.name=t2igan-test", "-c", "user.email=test@localhost", "commit", "-qm", "init"], work, env)
     return work, env, dvc
 
 
