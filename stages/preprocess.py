@@ -24,7 +24,7 @@ def main(p):
     data_figures.dataset_contact_sheet(cub.load_index(p.data.out_dir), f"{REPORTS}/contact_sheet.png",
                                        n=p.preprocess.contact_sheet_images, seed=p.seed)
     hist = np.bincount(lengths)
-    stats["caption_length_histogram"] = {str(k): int(v) for k, v in enumerate(hist) if v}
+    stats["caption_length_histogram"] = {f"{k:02d}": int(v) for k, v in enumerate(hist) if v}  # keys sort right
     io.write_json(f"{REPORTS}/stats.json", stats)
 
 

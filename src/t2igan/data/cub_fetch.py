@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from t2igan.config import CubSources
-from t2igan.data.download import _replace_dir, extract, fetch
+from t2igan.data.download import extract, fetch
 from t2igan.errors import DataFormatError
+from t2igan.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -176,17 +177,13 @@ def prepare_cub(
     text_archive = fetch(sources.text, raw_dir, progress=progress)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        stage = work / "out"
-        stage.mkdir()
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.work-", dir=out_dir.parent) as scratch, \
+            atomic_dir(out_dir) as stage:
+        work = Path(scratch)
         images_tree = extract(images_archive, work / "images_archive", progress=progress)
         _arrange_images(images_tree, images_archive, stage / "CUB_200_2011")
         shutil.rmtree(images_tree)  # free the disk before unpacking the next archive
         text_tree = extract(text_archive, work / "text_archive", progress=progress)
         _arrange_text(text_tree, text_archive, stage)
-        _replace_dir(stage, out_dir)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     log.info("CUB data ready in %s", out_dir)
     return out_dir

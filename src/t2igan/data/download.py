@@ -20,11 +20,9 @@ import logging
 import os
 import posixpath
 import re
-import shutil
 import socket
 import stat
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +34,7 @@ from tqdm import tqdm
 
 from t2igan.config import Source
 from t2igan.errors import DataFormatError, DownloadError
+from t2igan.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -391,31 +390,9 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bo
     if not archive.is_file():
         raise DataFormatError(archive, "archive not found")
     kind = _archive_kind(archive)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    with atomic_dir(dest) as tmp:
         if kind == "zip":
             _extract_zip(archive, tmp, progress)
         else:
             _extract_tar(archive, tmp, progress)
-        _replace_dir(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
-
-
-def _replace_dir(src: Path, dest: Path) -> None:
-    """Rename directory ``src`` to ``dest``, replacing an existing ``dest``."""
-    if dest.exists() or dest.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-        os.replace(dest, old / dest.name)
-        try:
-            os.replace(src, dest)
-        except BaseException:
-            os.replace(old / dest.name, dest)  # put the old one back
-            shutil.rmtree(old, ignore_errors=True)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dest)
