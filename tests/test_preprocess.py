@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from t2igan.data import cub, refs
-from t2igan.data.dataset import TextImageDataset, branch_sizes, collate
+from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared, preprocess, square_crop, stored_size
 from t2igan.errors import DataFormatError
 
@@ -66,23 +66,25 @@ def test_dataset_transform_and_determinism(cub_root, tmp_path):
     ds = TextImageDataset(prep, "train", image_size=32, branches=2, max_words=6, seed=3)
     assert len(ds) == 9
     a, b = ds[4], ds[4]
-    assert [t.shape for t in a.images] == [(3, 16, 16), (3, 32, 32)]
-    assert all(torch.equal(x, y) for x, y in zip(a.images, b.images)) and torch.equal(a.caption, b.caption)
-    assert float(a.images[1].min()) >= -1 and float(a.images[1].max()) <= 1
-    assert a.length == 6 and a.caption.shape == (6,) and a.caption_row // 10 == a.image
-    # the 16 px branch is a resized copy of the 32 px crop
-    down = torch.nn.functional.interpolate(a.images[1][None], size=16, mode="bilinear", antialias=True)[0]
-    assert torch.allclose(down, a.images[0], atol=1e-5)
+    assert a.image.shape == (3, 32, 32) and a.image.dtype == torch.uint8
+    assert torch.equal(a.image, b.image) and torch.equal(a.caption, b.caption)
+    assert a.length == 6 and a.caption.shape == (6,) and a.caption_row // 10 == a.image_row
     ds.set_epoch(1)
-    assert not all(torch.equal(x, y) for x, y in zip(a.images, ds[4].images)) or ds[4].caption_row != a.caption_row
+    assert not torch.equal(a.image, ds[4].image) or ds[4].caption_row != a.caption_row
     # the crop is a window of the stored crop (flipped or not)
-    stored = torch.from_numpy(np.array(prep.images[a.image])).permute(2, 0, 1).float() / 127.5 - 1
-    top = a.images[1]
-    found = any(torch.allclose(stored[:, y:y + 32, x:x + 32], t, atol=1e-5)
-                for y in range(7) for x in range(7) for t in (top, top.flip(-1)))
+    stored = torch.from_numpy(np.array(prep.images[a.image_row])).permute(2, 0, 1)
+    found = any(torch.equal(stored[:, y:y + 32, x:x + 32], t)
+                for y in range(7) for x in range(7) for t in (a.image, a.image.flip(-1)))
     assert found
     batch = collate([ds[i] for i in range(4)])
-    assert batch["captions"].shape == (4, 6) and batch["images"][1].shape == (4, 3, 32, 32)
+    assert batch["captions"].shape == (4, 6) and batch["images"].shape == (4, 3, 32, 32)
+    small, top = to_branches(batch["images"], ds.sizes)
+    assert small.shape == (4, 3, 16, 16) and top.shape == (4, 3, 32, 32)
+    assert float(top.min()) >= -1 and float(top.max()) <= 1
+    assert torch.allclose(top[0], batch["images"][0].float() / 127.5 - 1)
+    # the 16 px branch is a resized copy of the 32 px crop
+    down = torch.nn.functional.interpolate(top, size=16, mode="bilinear", antialias=True)
+    assert torch.allclose(down, small, atol=1e-5)
 
 
 def test_eval_dataset_covers_every_caption(cub_root, tmp_path):

@@ -28,11 +28,11 @@ def branch_sizes(image_size: int, branches: int) -> list[int]:
 
 @dataclass
 class Sample:
-    images: list[torch.Tensor]  # per branch, float [3, s, s] in [-1, 1], smallest first
+    image: torch.Tensor         # uint8 [3, s, s], the largest branch; see ``to_branches``
     caption: torch.Tensor       # int64 [max_words], 0-padded
     length: int
     class_id: int
-    image: int                  # row in the prepared arrays
+    image_row: int              # row in the prepared arrays
     caption_row: int            # 10 * image + k
 
 
@@ -71,11 +71,11 @@ class TextImageDataset(Dataset):
             image, k = int(self.rows[item // cub.N_CAPTIONS]), item % cub.N_CAPTIONS
         row = image * cub.N_CAPTIONS + k
         caption, length = text.select_words(self.data.caption_ids(row), self.max_words, rng)
-        pixels = self._transform(np.asarray(self.data.images[image]), rng)
+        pixels = self._crop(np.asarray(self.data.images[image]), rng)
         return Sample(pixels, torch.from_numpy(caption), length,
                       int(self.data.index["class_ids"][image]), image, row)
 
-    def _transform(self, crop: np.ndarray, rng: np.random.Generator) -> list[torch.Tensor]:
+    def _crop(self, crop: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         size, margin = self.sizes[-1], self.stored - self.sizes[-1]
         if self.train:
             y, x = (int(v) for v in rng.integers(0, margin + 1, size=2))
@@ -86,21 +86,28 @@ class TextImageDataset(Dataset):
         patch = crop[y:y + size, x:x + size]
         if flip:
             patch = patch[:, ::-1]
-        top = torch.from_numpy(np.array(patch))  # a copy: the memory map is read-only
-        top = top.permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-        # Lower branches are resized copies of the same crop, as in AttnGAN.
-        out = [F.interpolate(top[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
-               for s in self.sizes[:-1]]
-        return out + [top]
+        return torch.from_numpy(np.array(patch)).permute(2, 0, 1)  # a copy: the memory map is read-only
+
+
+def to_branches(images: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+    """uint8 [B, 3, S, S] -> float images in [-1, 1] at each branch size, smallest first.
+
+    Done on whole batches (and on the GPU when the batch is there): lower branches are
+    antialiased bilinear resizes of the same crop, as in AttnGAN.
+    """
+    top = images.float().div_(127.5).sub_(1.0)
+    out = [F.interpolate(top, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+           for s in sizes[:-1]]
+    return out + [top]
 
 
 def collate(samples: list[Sample]) -> dict[str, object]:
-    """Batch samples; captions sorted by nothing (the text encoder packs with enforce_sorted=False)."""
+    """Batch samples; images stay uint8 (convert with ``to_branches`` where the batch is used)."""
     return {
-        "images": [torch.stack([s.images[b] for s in samples]) for b in range(len(samples[0].images))],
+        "images": torch.stack([s.image for s in samples]),
         "captions": torch.stack([s.caption for s in samples]),
         "lengths": torch.tensor([s.length for s in samples], dtype=torch.int64),
         "class_ids": torch.tensor([s.class_id for s in samples], dtype=torch.int64),
-        "images_idx": torch.tensor([s.image for s in samples], dtype=torch.int64),
+        "image_rows": torch.tensor([s.image_row for s in samples], dtype=torch.int64),
         "caption_rows": torch.tensor([s.caption_row for s in samples], dtype=torch.int64),
     }

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from t2igan import faults
-from t2igan.data.dataset import TextImageDataset, collate
+from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import damsm_loss
@@ -92,7 +92,7 @@ def learning_rate(s: DamsmSettings, epoch: int) -> float:
 
 def _epoch_loss(text, image, batch, s: DamsmSettings) -> dict[str, torch.Tensor]:
     words, sentence = text(batch["captions"], batch["lengths"])
-    regions, code = image(batch["images"][-1])
+    regions, code = image(to_branches(batch["images"], [s.image_size])[-1])
     return damsm_loss(words, sentence, regions, code, batch["lengths"], batch["class_ids"],
                       gamma1=s.gamma1, gamma2=s.gamma2, gamma3=s.gamma3)
 
@@ -201,7 +201,7 @@ def encode_split(text, image, prepared: Prepared, split: str, s: DamsmSettings, 
         sentence_codes.append(sent)
         first = (batch["caption_rows"] % 10) == 0  # one image pass per image, at its caption 0
         if first.any():
-            image_codes.append(image(batch["images"][-1][first])[1])
+            image_codes.append(image(to_branches(batch["images"][first], [s.image_size])[-1])[1])
     rows = prepared.split_indices(split)
     return torch.cat(image_codes), torch.cat(sentence_codes), prepared.index["class_ids"][rows]
 
