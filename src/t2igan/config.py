@@ -97,6 +97,37 @@ class DamsmConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """The GAN training loop shared by every variant (stage train@<variant>)."""
+
+    out_dir: str
+    lr_g: float = field(metadata={"min": 0.0})
+    lr_d: float = field(metadata={"min": 0.0})
+    beta1: float = field(metadata={"min": 0.0, "max": 1.0})
+    beta2: float = field(metadata={"min": 0.0, "max": 1.0})
+    z_dim: int = _positive()
+    c_dim: int = _positive()
+    r_num: int = field(metadata={"min": 0})
+    ema_decay: float = field(metadata={"min": 0.0, "max": 1.0})
+    snapshot_every: int = _positive()
+    sample_every: int = _positive()
+    sample_captions: int = _positive()
+    workers: int = field(metadata={"min": 0})
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Stage generate@<variant>: images from the EMA generator for every test caption."""
+
+    out_dir: str
+    batch_size: int = _positive()
+    snapshot_images: int = _positive()
+    attention_captions: int = _positive()
+
+
+@dataclass(frozen=True)
 class ScaleConfig:
     """A scale preset: everything that changes between tiny, quick and paper runs."""
 
@@ -106,6 +137,11 @@ class ScaleConfig:
     damsm_backbone: Literal["cnn", "inception_v3"]
     damsm_epochs: int = _positive()
     damsm_batch_size: int = field(metadata={"min": 2})
+    gan_epochs: int = _positive()
+    gan_batch_size: int = field(metadata={"min": 2})
+    gf_dim: int = _positive()
+    df_dim: int = _positive()
+    generate_passes: int = _positive()  # passes over the test captions: 10 at paper scale ~ 30k images
 
 
 @dataclass(frozen=True)
@@ -119,6 +155,9 @@ class Params:
     preprocess: PreprocessConfig | None = None
     crop_refs: CropRefsConfig | None = None
     damsm: DamsmConfig | None = None
+    train: TrainConfig | None = None
+    generate: GenerateConfig | None = None
+    variants: tuple[str, ...] = ()
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
 
@@ -194,16 +233,16 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
 _SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
-             "damsm": DamsmConfig}
+             "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig}
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-parsed params mapping."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    known = {"seed", "dataset", "scale", "lambda", *_SECTIONS, *SCALES}
+    known = {"seed", "dataset", "scale", "lambda", "variants", *_SECTIONS, *SCALES}
     # Sections that later stages own are allowed through untouched until they are typed here.
-    extra_ok = {"train", "generate", "score", "report", "variants", "evaluator"}
+    extra_ok = {"score", "report", "evaluator"}
     unknown = sorted(set(raw) - known - extra_ok)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")
@@ -213,7 +252,21 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"{scale_name}: scale {scale_name!r} is selected but has no section")
     sections = {name: build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
     scale = build(ScaleConfig, raw[scale_name], scale_name)
-    return dataclasses.replace(top, scale=scale, **sections)
+    return dataclasses.replace(top, scale=scale, variants=_variants(raw.get("variants")), **sections)
+
+
+def _variants(names: Any) -> tuple[str, ...]:
+    """The `variants` list (the train/generate matrix in dvc.yaml): names from the registry."""
+    from t2igan.variants import REGISTRY  # imported here: the registry imports models, not config
+
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"variants: expected a non-empty list of names, got {names!r}")
+    for name in names:
+        if name not in REGISTRY:
+            raise ConfigError(f"variants: {name!r} is not a known variant; use one of {', '.join(sorted(REGISTRY))}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"variants: a name is listed twice in {names!r}")
+    return tuple(names)
 
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:

@@ -19,3 +19,29 @@ def load(path: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def why_not_resume(state: dict | None, settings: dict, data: str, epochs: int,
+                   free: tuple[str, ...] = ("epochs",)) -> str | None:
+    """Why a run's checkpoint must not be resumed from, or None when it may.
+
+    ``state`` holds "settings" (a dict), "data" (the prepared data's fingerprint) and
+    "history" (one row per finished epoch).  Keys in ``free`` may differ without harm (the
+    epoch count, the device...).  Only an unfinished run is resumed: a finished one means the
+    stage runs again because code or inputs changed.  Raising only the epoch count continues
+    the run, which gives exactly what a fresh run with that many epochs would, because the
+    schedule and all randomness depend on the epoch number alone.
+    """
+    if state is None:
+        return None
+
+    def fixed(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in free}
+
+    if fixed(state["settings"]) != fixed(settings):
+        return "made with other settings"
+    if state.get("data") != data:
+        return "made from other data"
+    if len(state["history"]) >= epochs:
+        return "the run it holds is finished (the stage is running again because something changed)"
+    return None

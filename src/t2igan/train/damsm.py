@@ -58,26 +58,6 @@ class DamsmSettings:
     workers: int = 0
 
 
-def _stale(state: dict | None, s: DamsmSettings, prepared: Prepared) -> str | None:
-    """Why a checkpoint must not be resumed from, or None when it may.
-
-    Only an unfinished run is resumed: a finished one means the stage runs again because
-    code or inputs changed.  Changing only the number of epochs continues the run, which
-    gives exactly what a fresh run with that many epochs would (the schedule and all
-    randomness depend on the epoch number alone).
-    """
-    if state is None:
-        return None
-    saved = {k: v for k, v in state["settings"].items() if k != "epochs"}
-    if saved != {k: v for k, v in asdict(s).items() if k != "epochs"}:
-        return "made with other settings"
-    if state.get("data") != prepared.fingerprint():
-        return "made from other data"
-    if len(state["history"]) >= s.epochs:
-        return "the run it holds is finished (the stage is running again because something changed)"
-    return None
-
-
 def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -> tuple[TextEncoder, ImageEncoder]:
     torch.manual_seed(s.seed)
     text = TextEncoder(vocab_size, embedding=s.embedding)
@@ -110,7 +90,7 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=Non
     opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
     history: list[dict] = []
     state = checkpoint.load(ckpt_path)
-    reason = _stale(state, s, prepared)
+    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs)
     if reason:
         print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
         state = None
@@ -167,8 +147,9 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=Non
             live(history)
         if progress:
             h = history[-1]
-            print(f"epoch {h['epoch']}: train w {h['train_w0'] + h['train_w1']:.3f} s {h['train_s0'] + h['train_s1']:.3f}"
-                  f" | val w {h['val_w0'] + h['val_w1']:.3f} s {h['val_s0'] + h['val_s1']:.3f} | {h['seconds']} s",
+            print(f"epoch {h['epoch']}: train w {h['train_w0'] + h['train_w1']:.3f} "
+                  f"s {h['train_s0'] + h['train_s1']:.3f} | val w {h['val_w0'] + h['val_w1']:.3f} "
+                  f"s {h['val_s0'] + h['val_s1']:.3f} | {h['seconds']} s",
                   flush=True)
     return history
 
@@ -177,7 +158,11 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=Non
 def evaluate_loss(text, image, dataset, s: DamsmSettings) -> dict[str, float]:
     text.eval()
     image.eval()
-    loader = DataLoader(dataset, batch_size=s.batch_size, drop_last=True, collate_fn=collate, num_workers=s.workers)
+    # a fixed shuffle: the split is stored class by class, and a batch of one or two species
+    # would make the (class-masked) loss measure something else than the training loss does
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed + 7919)).tolist()
+    loader = DataLoader(dataset, batch_size=s.batch_size, sampler=order, drop_last=True, collate_fn=collate,
+                        num_workers=s.workers)
     sums, n = dict.fromkeys(LOSS_TERMS, 0.0), 0
     for batch in loader:
         losses = _epoch_loss(text, image, batch, s)
@@ -232,3 +217,18 @@ def export(out_dir: str | Path, s: DamsmSettings, vocab_size: int) -> tuple[Text
     checkpoint.save(out_dir / "text_encoder.pt", {"state": text.state_dict(), **meta})
     checkpoint.save(out_dir / "image_encoder.pt", {"state": image.state_dict(), **meta})
     return text.eval(), image.eval()
+
+
+def load_encoders(model_dir: str | Path) -> tuple[TextEncoder, ImageEncoder, DamsmSettings]:
+    """The exported encoders of a DAMSM stage, in eval mode (as ``export`` wrote them)."""
+    model_dir = Path(model_dir)
+    text_state = checkpoint.load(model_dir / "text_encoder.pt")
+    image_state = checkpoint.load(model_dir / "image_encoder.pt")
+    if text_state is None or image_state is None:
+        raise T2IGANError(f"{model_dir}: no DAMSM encoders here (text_encoder.pt, image_encoder.pt); "
+                          "run `dvc repro pretrain_damsm`")
+    s = DamsmSettings(**text_state["settings"])
+    text, image = build_encoders(s, text_state["vocab_size"], pretrained=False)
+    text.load_state_dict(text_state["state"])
+    image.load_state_dict(image_state["state"])
+    return text.eval(), image.eval(), s

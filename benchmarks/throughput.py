@@ -1,0 +1,183 @@
+"""Throughput of the GAN variants: training and generation images/s, and data loading on its own.
+
+Run by hand (not in CI), from the project root:
+
+    python benchmarks/throughput.py                                   # variants of params.yaml, scale quick
+    python benchmarks/throughput.py --scales paper --steps 30          # on a GPU
+    python benchmarks/throughput.py --scales quick --branches 1 --gf-dim 32 --df-dim 64 --batch-size 16 --no-damsm
+
+Training is timed on batches already in memory (random pixels and word ids through the real
+DAMSM text encoder), so it measures the networks only; data loading (the real DataLoader
+over data/prepared, when it exists at the scale's size) is timed separately.  Each phase
+is synchronised on CUDA, so the shares are honest; the total is taken over whole steps.
+The DAMSM encoders are randomly initialised (same cost as trained ones; no download).
+Results are printed as a table and written to --out (JSON).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from t2igan.config import load_params
+from t2igan.data.dataset import TextImageDataset, collate
+from t2igan.data.preprocess import Prepared
+from t2igan.errors import T2IGANError
+from t2igan.train import gan
+from t2igan.train.damsm import DamsmSettings, build_encoders
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(8, s.max_words + 1, (n,), generator=g)
+    captions = torch.randint(1, vocab, (n, s.max_words), generator=g)
+    captions[torch.arange(s.max_words)[None, :] >= lengths[:, None]] = 0
+    return {"images": torch.randint(0, 256, (n, 3, s.image_size, s.image_size), dtype=torch.uint8, generator=g),
+            "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g)}
+
+
+def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: int, steps: int, warmup: int,
+                   use_damsm: bool) -> dict:
+    trainer = gan.Trainer.create(s, damsm, device)
+    variant = trainer.variant
+    if not use_damsm:
+        lam = 0.0
+        variant.s = dataclasses.replace(variant.s, lam=lam)
+        variant.damsm_terms = lambda batch, image: (torch.zeros((), device=device),) * 2
+    raw = _random_raw(s, vocab, s.batch_size, 0)
+    timer = gan.PhaseTimer(device)
+    if hasattr(variant, "damsm_terms") and use_damsm:
+        inner = variant.damsm_terms
+
+        def timed(batch, image):
+            with timer("DAMSM loss (inside the G step)"):
+                return inner(batch, image)
+
+        variant.damsm_terms = timed
+    for i in range(warmup + steps):
+        if i == warmup:
+            timer.seconds.clear()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        with timer("batch to device + text encoder"):
+            batch = gan.make_batch(raw, damsm, s.sizes, device)
+        trainer.step(batch, s.ema_decay, timer)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    total = time.perf_counter() - start
+    shares = {k: round(100 * v / total, 1) for k, v in timer.seconds.items()}
+    return {"train_images_per_s": round(steps * s.batch_size / total, 2), "train_shares_percent": shares,
+            "seconds_per_step": round(total / steps, 4)}
+
+
+@torch.no_grad()
+def bench_generation(s: gan.GanSettings, damsm, device, vocab: int, batches: int, batch_size: int) -> float:
+    variant = gan.REGISTRY[s.variant](s, damsm)
+    G, _ = variant.build()
+    G = G.to(device).eval()
+    raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for i in range(batches + 1):
+        if i == 1:  # the first batch warms up
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        batch = gan.make_batch(raw, damsm, s.sizes, device)
+        with autocast:
+            fake = variant.generate(G, batch, torch.randn(batch_size, s.z_dim, device=device))
+        (fake.images[-1].float().clamp(-1, 1) * 127.5 + 127.5).to(torch.uint8).cpu()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return round(batches * batch_size / (time.perf_counter() - start), 1)
+
+
+def bench_data(p, s: gan.GanSettings, batches: int) -> float | None:
+    try:
+        prepared = Prepared(p.preprocess.out_dir)
+        ds = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
+                              max_words=s.max_words, seed=0)
+    except (T2IGANError, ValueError) as exc:  # no prepared data at this size: say so rather than guess
+        print(f"  data loading not measured: {exc}", file=sys.stderr)
+        return None
+    loader = torch.utils.data.DataLoader(ds, batch_size=s.batch_size, shuffle=True, collate_fn=collate,
+                                         num_workers=s.workers, drop_last=True)
+    it = iter(loader)
+    next(it)
+    start, n = time.perf_counter(), 0
+    for _ in range(batches):
+        try:
+            n += len(next(it)["images"])
+        except StopIteration:
+            break
+    return round(n / (time.perf_counter() - start), 1)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--variants", nargs="*", help="default: the `variants` list of params.yaml")
+    ap.add_argument("--scales", nargs="*", default=["quick"])
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--branches", type=int)
+    ap.add_argument("--gf-dim", type=int)
+    ap.add_argument("--df-dim", type=int)
+    ap.add_argument("--no-damsm", action="store_true", help="leave the DAMSM loss out of the G step")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/throughput.json")
+    args = ap.parse_args(argv)
+
+    device = gan.pick_device(args.device)
+    rows = []
+    for scale in args.scales:
+        p = load_params(args.params, {"scale": scale})
+        overrides = {k: v for k, v in {"batch_size": args.batch_size, "branches": args.branches,
+                                        "gf_dim": args.gf_dim, "df_dim": args.df_dim}.items() if v is not None}
+        vocab = len(Prepared(p.preprocess.out_dir).vocab) if Path(p.preprocess.out_dir, "vocab.json").is_file() \
+            else 5450  # CUB's vocabulary size
+        ds = DamsmSettings(backbone=p.scale.damsm_backbone, epochs=1, batch_size=2, image_size=p.scale.image_size,
+                           max_words=p.preprocess.max_words, seed=0, cnn_width=p.damsm.cnn_width)
+        text, image = build_encoders(ds, vocab, pretrained=False)
+        damsm = gan.FrozenDamsm(text, image, device)
+        for name in args.variants or p.variants:
+            s = dataclasses.replace(gan.GanSettings.from_params(p, name), compile=args.compile, **overrides)
+            print(f"{name} @ {scale} on {device}: {s.branches} branch(es) up to {s.image_size} px, "
+                  f"batch {s.batch_size}, GF {s.gf_dim} / DF {s.df_dim}", file=sys.stderr)
+            row = {"variant": name, "scale": scale, "device": _device_name(device), "batch_size": s.batch_size,
+                   "image_size": s.image_size, "branches": s.branches, "gf_dim": s.gf_dim, "df_dim": s.df_dim,
+                   "damsm_loss": not args.no_damsm, "compile": args.compile,
+                   **bench_training(s, damsm, device, vocab, args.steps, args.warmup, not args.no_damsm),
+                   "generate_images_per_s": bench_generation(s, damsm, device, vocab, max(2, args.steps // 2), 50),
+                   "data_images_per_s": bench_data(p, s, max(5, args.steps)),
+                   "torch": torch.__version__}
+            rows.append(row)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"\n{'variant':10} {'scale':6} {'batch':>5} {'train img/s':>11} {'gen img/s':>9} {'data img/s':>10}  "
+          "time shares of a training step")
+    for r in rows:
+        shares = ", ".join(f"{k} {v}%" for k, v in r["train_shares_percent"].items())
+        data = "-" if r["data_images_per_s"] is None else f"{r['data_images_per_s']:.0f}"
+        print(f"{r['variant']:10} {r['scale']:6} {r['batch_size']:5d} {r['train_images_per_s']:11.1f} "
+              f"{r['generate_images_per_s']:9.1f} {data:>10}  {shares}")
+    print(f"device: {rows[0]['device'] if rows else device}; written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Images from a trained generator: the scored sets, sample grids and word-attention maps.
+
+Every caption goes through the same path as in training: its word ids (AttnGAN's 18-word
+rule, seeded per caption row), the frozen DAMSM text encoder, the variant's ``generate``.
+The noise z of item ``i`` of a set and its conditioning noise are drawn from a generator
+seeded by (seed, i), so a set is the same every time and whatever the batch size.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from t2igan import io  # noqa: E402
+from t2igan.data import cub, text  # noqa: E402
+from t2igan.data.preprocess import Prepared  # noqa: E402
+from t2igan.losses.damsm import word_mask  # noqa: E402
+from t2igan.report.data_figures import contact_sheet  # noqa: E402
+from t2igan.variants import Batch  # noqa: E402
+
+
+def encode_rows(prepared: Prepared, rows: np.ndarray, max_words: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Word ids [N, max_words] and lengths [N] of caption rows, the 18-word rule seeded per row."""
+    captions = np.zeros((len(rows), max_words), np.int64)
+    lengths = np.zeros(len(rows), np.int64)
+    for i, row in enumerate(rows):
+        captions[i], lengths[i] = text.select_words(prepared.caption_ids(int(row)), max_words,
+                                                    np.random.default_rng([seed, int(row)]))
+    return torch.from_numpy(captions), torch.from_numpy(lengths)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[B, 3, s, s] in [-1, 1] -> uint8 [B, s, s, 3]."""
+    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
+             batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None):
+    """Final-branch images (uint8 [N, s, s, 3]) for caption ``rows``; with ``attention`` also the
+    last attention branch's maps [N, T, h, w] (float16)."""
+    device = next(G.parameters()).device
+    captions, lengths = encode_rows(prepared, rows, max_words, seed)
+    class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
+    # z and the conditioning noise of item i depend on (seed, i) only, not on the batching
+    rng = np.random.default_rng([seed, 7])
+    z_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.z_dim), dtype=np.float32))
+    eps_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.c_dim), dtype=np.float32))
+    images = out if out is not None else None
+    maps = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
+        sl = slice(start, start + batch_size)
+        cap, ln = captions[sl].to(device), lengths[sl]
+        words, sentence = damsm.encode(cap, ln)
+        ln = ln.to(device)
+        batch = Batch(real=[], words=words, sentence=sentence, pad_mask=~word_mask(ln, cap.shape[1]),
+                      lengths=ln, class_ids=class_ids[sl].to(device))
+        fake = variant.generate(G, batch, z_all[sl].to(device), eps=eps_all[sl].to(device))
+        pixels = to_uint8(fake.images[-1])
+        if images is None:
+            images = np.zeros((len(rows), *pixels.shape[1:]), np.uint8)
+        images[sl] = pixels
+        if attention and fake.attentions:
+            maps.append(fake.attentions[-1].float().cpu().numpy().astype(np.float16))
+    if attention:
+        return images, (np.concatenate(maps) if maps else None)
+    return images
+
+
+def sample_rows(prepared: Prepared, n: int) -> np.ndarray:
+    """``n`` fixed test captions for grids: evenly spaced test images (so, many species), caption 0."""
+    test = prepared.split_indices("test")
+    picks = test[np.linspace(0, len(test) - 1, num=min(n, len(test))).round().astype(int)]
+    return picks * cub.N_CAPTIONS
+
+
+def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, title: str = "") -> None:
+    """The generator's images for the fixed sample captions, each with its caption."""
+    rows = sample_rows(prepared, s.sample_captions)
+    images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed)
+    captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
+    contact_sheet([Image.fromarray(x) for x in images], captions, path, columns=min(8, len(rows)), cell=160)
+
+
+def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,
+              seed: int, batch_size: int, meta: dict, progress: bool = True) -> None:
+    """A generated set as a directory: images.npy (uint8 [N, s, s, 3]), caption_rows.npy, meta.json.
+
+    Written into a temporary directory and swapped in whole: never half a set on disk.
+    """
+    with io.atomic_dir(path) as tmp:
+        size = variant.s.image_size
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(len(rows), size, size, 3))
+        generate(variant, G, damsm, prepared, rows, max_words=max_words, seed=seed, batch_size=batch_size,
+                 progress=progress, out=images)
+        images.flush()
+        del images
+        np.save(tmp / "caption_rows.npy", rows.astype(np.int64))
+        (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))
+
+
+def attention_figure(image: np.ndarray, maps: np.ndarray, words: list[str], path: str | Path,
+                     caption: str = "") -> None:
+    """A generated image and, per word, where the last attention branch looked (bright = attended)."""
+    n = len(words)
+    fig, axes = plt.subplots(1, n + 1, figsize=(1.6 * (n + 1), 2.0), dpi=110)
+    axes[0].imshow(image)
+    axes[0].set_title("generated", fontsize=8)
+    size = image.shape[0]
+    for ax, word, m in zip(axes[1:], words, maps):
+        up = F.interpolate(torch.from_numpy(m.astype(np.float32))[None, None], size=(size, size),
+                           mode="bilinear", align_corners=False)[0, 0].numpy()
+        ax.imshow(image)
+        ax.imshow(up / max(float(up.max()), 1e-8), cmap="magma", alpha=0.65, vmin=0, vmax=1)
+        ax.set_title(word, fontsize=8)
+    for ax in axes:
+        ax.axis("off")
+    if caption:
+        fig.suptitle(caption, fontsize=8)
+    io.save_png(path, fig)
+    plt.close(fig)

@@ -1,0 +1,31 @@
+"""AttnGAN's adversarial losses for one branch (Xu et al. 2018, eq. 3-4), on raw logits.
+
+Each discriminator has an unconditional logit U(x) ("is x a real bird?") and a conditional
+one C(x, s) ("is x a real bird matching sentence s?").  BCE-with-logits equals the
+original's sigmoid + BCE.  The discriminator also learns to reject real images paired
+with the wrong sentence: real image k with the sentence of item k + 1 (the original's
+mismatched pairs, one fewer than the batch).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def discriminator_loss(D, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+    """[BCE(U(real),1) + BCE(C(real,s),1)] / 2 + [BCE(U(fake),0) + BCE(C(fake,s),0) + BCE(C(real, s'),0)] / 3."""
+    real_f, fake_f = D(real), D(fake)
+    real_terms = _bce(D.uncond(real_f), 1.0) + _bce(D.cond(real_f, sentence), 1.0)
+    wrong = _bce(D.cond(real_f[:-1], sentence[1:]), 0.0)
+    fake_terms = _bce(D.uncond(fake_f), 0.0) + _bce(D.cond(fake_f, sentence), 0.0) + wrong
+    return real_terms / 2 + fake_terms / 3
+
+
+def generator_adversarial(D, fake: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+    """BCE(U(fake), 1) + BCE(C(fake, s), 1): G wants its images taken for real, matching birds."""
+    f = D(fake)
+    return _bce(D.uncond(f), 1.0) + _bce(D.cond(f, sentence), 1.0)

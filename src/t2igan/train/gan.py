@@ -1,0 +1,333 @@
+"""The GAN training loop shared by every variant (stage ``train@<variant>``).
+
+The loop knows nothing about a variant's networks or losses (``t2igan.variants``); it owns
+the data, the device, the optimisers (one Adam for G, one for all the discriminators: Adam
+is per-parameter, so that equals the original's one Adam per D), the EMA of G, checkpoints,
+snapshots, sample grids and logs.
+
+Determinism and resume: a full checkpoint is written (atomically) after every epoch.
+Nothing random carries over from one epoch to the next: each epoch reseeds torch from
+(seed, epoch) and draws its data order from a generator seeded the same way, and every
+item's caption choice and crop are seeded by (seed, epoch, item).  So a run killed at any
+point and resumed from its last checkpoint replays exactly what the uninterrupted run did,
+and ends with bit-identical weights on CPU.
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from t2igan import faults
+from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
+from t2igan.data.preprocess import Prepared
+from t2igan.errors import T2IGANError
+from t2igan.losses.damsm import word_mask
+from t2igan.train import checkpoint
+from t2igan.train.damsm import load_encoders
+from t2igan.variants import REGISTRY, Batch, Variant
+
+# Settings that may change between a run and its resumption without changing the result.
+FREE_SETTINGS = ("epochs", "device", "workers", "compile", "snapshot_every", "sample_every", "sample_captions")
+
+
+class TrainingError(T2IGANError):
+    pass
+
+
+@dataclass(frozen=True)
+class GanSettings:
+    """Everything that decides a trained generator (params.yaml `train`, `lambda` and the scale)."""
+
+    variant: str
+    epochs: int
+    batch_size: int
+    image_size: int
+    branches: int
+    gf_dim: int
+    df_dim: int
+    max_words: int
+    seed: int
+    lam: float = 5.0
+    z_dim: int = 100
+    c_dim: int = 100
+    r_num: int = 2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    gamma1: float = 4.0
+    gamma2: float = 5.0
+    gamma3: float = 10.0
+    snapshot_every: int = 1
+    sample_every: int = 1
+    sample_captions: int = 16
+    workers: int = 0
+    device: str = "auto"
+    compile: bool = False
+
+    @property
+    def sizes(self) -> list[int]:
+        return branch_sizes(self.image_size, self.branches)
+
+    @classmethod
+    def from_params(cls, p, variant: str) -> GanSettings:
+        """From validated params (t2igan.config.Params): `train`, `lambda`, DAMSM gammas, the scale."""
+        t, sc, d = p.train, p.scale, p.damsm
+        return cls(
+            variant=variant, epochs=sc.gan_epochs, batch_size=sc.gan_batch_size, image_size=sc.image_size,
+            branches=sc.branches, gf_dim=sc.gf_dim, df_dim=sc.df_dim, max_words=p.preprocess.max_words,
+            seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
+            beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, gamma1=d.gamma1, gamma2=d.gamma2,
+            gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
+            sample_captions=t.sample_captions, workers=t.workers, device=t.device, compile=t.compile)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+class FrozenDamsm:
+    """The pretrained DAMSM encoders as a fixed judge: eval mode, no gradients to their weights
+    (gradients still flow through the image encoder into the generated images)."""
+
+    def __init__(self, text: nn.Module, image: nn.Module, device: torch.device):
+        self.text = text.to(device).eval().requires_grad_(False)
+        self.image = image.to(device).eval().requires_grad_(False)
+
+    @classmethod
+    def load(cls, model_dir: str | Path, device: torch.device) -> FrozenDamsm:
+        text, image, _ = load_encoders(model_dir)
+        return cls(text, image, device)
+
+    @torch.no_grad()
+    def encode(self, captions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.text(captions, lengths)
+
+
+def make_batch(raw: dict, damsm: FrozenDamsm, sizes: list[int], device: torch.device) -> Batch:
+    """A collated batch (uint8 images, word ids) -> what the networks take, on ``device``."""
+    captions, lengths = raw["captions"].to(device), raw["lengths"]
+    words, sentence = damsm.encode(captions, lengths)
+    lengths = lengths.to(device)
+    real = to_branches(raw["images"].to(device, non_blocking=True), sizes)
+    if device.type == "cuda":
+        real = [x.contiguous(memory_format=torch.channels_last) for x in real]
+    return Batch(real=real, words=words, sentence=sentence, pad_mask=~word_mask(lengths, captions.shape[1]),
+                 lengths=lengths, class_ids=raw["class_ids"].to(device))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BN statistics) copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+class PhaseTimer:
+    """Wall time per phase of a step (benchmarks); synchronises CUDA so the numbers are honest."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.seconds = device, {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        yield
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+
+
+def _no_timer(name: str):
+    return nullcontext()
+
+
+@dataclass
+class Trainer:
+    """A variant's networks, EMA and optimisers, and one training step."""
+
+    variant: Variant
+    G: nn.Module
+    Ds: nn.ModuleList
+    G_ema: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+
+    @classmethod
+    def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device) -> Trainer:
+        if s.variant not in REGISTRY:
+            raise TrainingError(f"unknown variant {s.variant!r}; known: {', '.join(sorted(REGISTRY))}")
+        torch.manual_seed(s.seed)
+        variant = REGISTRY[s.variant](s, damsm)
+        G, Ds = variant.build()
+        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        G, Ds, G_ema = (m.to(device) for m in (G, Ds, G_ema))
+        if device.type == "cuda":  # convolutions run faster on NHWC tensors
+            for m in (G, Ds, G_ema):
+                m.to(memory_format=torch.channels_last)
+        opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(s.beta1, s.beta2))
+        opt_d = torch.optim.Adam(Ds.parameters(), lr=s.lr_d, betas=(s.beta1, s.beta2))
+        if s.compile:
+            for m in (G, *Ds):
+                m.compile()  # in place: state_dict keys stay the same
+        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device)
+
+    def state(self) -> dict:
+        return {"G": self.G.state_dict(), "Ds": self.Ds.state_dict(), "G_ema": self.G_ema.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.Ds.load_state_dict(state["Ds"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def step(self, batch: Batch, ema_decay: float, timer=_no_timer) -> dict[str, torch.Tensor]:
+        """One D update then one G update on the same fake images; returns every loss term."""
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        z = torch.randn(len(batch.sentence), self.variant.s.z_dim, device=self.device)
+        with timer("generator forward"), autocast:
+            fake = self.variant.generate(self.G, batch, z)
+        with timer("discriminator step"):
+            with autocast:
+                d = self.variant.d_loss(self.Ds, batch, fake.detached())
+            self.opt_d.zero_grad(set_to_none=True)
+            d["total"].backward()
+            self.opt_d.step()
+        with timer("generator step"):
+            self.Ds.requires_grad_(False)  # G's loss needs gradients through D, not for D
+            with autocast:
+                g = self.variant.g_loss(self.Ds, batch, fake)
+            self.opt_g.zero_grad(set_to_none=True)
+            g["total"].backward()
+            self.opt_g.step()
+            self.Ds.requires_grad_(True)
+            ema_update(self.G_ema, self.G, ema_decay)
+        return {**{f"d_{k}": v.detach() for k, v in d.items()}, **{f"g_{k}": v.detach() for k, v in g.items()}}
+
+
+def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: GanSettings, *,
+          samples_dir: str | Path | None = None, live=None, progress: bool = True) -> list[dict]:
+    """Train (or resume) ``s.variant`` into ``out_dir``; returns the per-epoch history.
+
+    ``out_dir`` gets checkpoint.pt (everything needed to resume), snapshots/epoch_NNNN.pt (the
+    EMA generator every ``snapshot_every`` epochs, and at the end) and generator.pt (the
+    final EMA generator).  ``live(history)`` is called after every epoch's checkpoint.
+    """
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    device = pick_device(s.device)
+    damsm = FrozenDamsm.load(damsm_dir, device)
+    trainer = Trainer.create(s, damsm, device)
+    history: list[dict] = []
+    state = checkpoint.load(ckpt_path)
+    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, FREE_SETTINGS)
+    if reason:
+        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
+        state = None
+    if state is not None:
+        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
+        trainer.load_state(state)
+        history = state["history"]
+    else:  # snapshots of an earlier run (they persist between `dvc repro`s) are not this run's
+        shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
+
+    dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
+                               max_words=s.max_words, seed=s.seed)
+    if len(dataset) < s.batch_size:
+        raise TrainingError(f"batch size {s.batch_size} is larger than the training set ({len(dataset)} images)")
+    steps = 0  # in this process, for fault injection
+    for epoch in range(len(history), s.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(s.seed * 100_003 + epoch)
+        dataset.set_epoch(epoch)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        loader = DataLoader(dataset, batch_size=s.batch_size, sampler=order.tolist(), drop_last=True,
+                            collate_fn=collate, num_workers=s.workers, pin_memory=device.type == "cuda")
+        trainer.G.train()
+        trainer.Ds.train()
+        sums: dict[str, torch.Tensor] = {}
+        n = 0
+        bar = tqdm(loader, desc=f"{s.variant} epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False)
+        for raw in bar:
+            terms = trainer.step(make_batch(raw, damsm, s.sizes, device), s.ema_decay)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + v.float()
+            n += 1
+            steps += 1
+            if n % 10 == 0 or device.type == "cpu":  # a host sync: not every step on a GPU
+                _check_finite(sums, epoch, n, ckpt_path)
+                bar.set_postfix(D=f"{sums['d_total'].item() / n:.3f}", G=f"{sums['g_total'].item() / n:.3f}")
+            faults.step(steps)
+        _check_finite(sums, epoch, n, ckpt_path)
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
+                        "images_per_s": round(n * s.batch_size / seconds, 2),
+                        **{k: v.item() / n for k, v in sums.items()}})
+        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
+                                    **trainer.state()})
+        last = epoch + 1 == s.epochs
+        if (epoch + 1) % s.snapshot_every == 0 or last:
+            save_generator(out_dir / "snapshots" / f"epoch_{epoch + 1:04d}.pt", trainer.G_ema, s, epoch + 1)
+        if samples_dir is not None and ((epoch + 1) % s.sample_every == 0 or last):
+            from t2igan.generate import sample_grid  # the report side; not needed for training itself
+
+            sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s,
+                        Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", title=f"{s.variant}, epoch {epoch + 1}")
+        if live is not None:
+            live(history)
+        if progress:
+            h = history[-1]
+            print(f"epoch {h['epoch']}: D {h['d_total']:.3f} G {h['g_total']:.3f} (adv {h['g_adv']:.3f}, "
+                  f"DAMSM w {h.get('g_damsm_w', float('nan')):.3f} s {h.get('g_damsm_s', float('nan')):.3f}) | "
+                  f"{h['images_per_s']} img/s", flush=True)
+    save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
+    return history
+
+
+def _check_finite(sums: dict[str, torch.Tensor], epoch: int, step: int, ckpt_path: Path) -> None:
+    bad = [k for k, v in sums.items() if not torch.isfinite(v)]
+    if bad:
+        last = f"after epoch {epoch}" if epoch > 0 else "none: this was the first epoch"
+        raise TrainingError(f"loss {', '.join(bad)} is not finite in epoch {epoch + 1} (by step {step}); stopped. "
+                            f"The last good checkpoint ({last}) is kept at {ckpt_path}")
+
+
+def save_generator(path: Path, G_ema: nn.Module, s: GanSettings, epoch: int) -> None:
+    checkpoint.save(path, {"state": G_ema.state_dict(), "settings": asdict(s), "epoch": epoch})
+
+
+def load_generator(path: str | Path, damsm: FrozenDamsm, device: torch.device) -> tuple[Variant, nn.Module, int]:
+    """An EMA generator written by ``train``: (its variant, the network in eval mode, its epoch)."""
+    state = checkpoint.load(path)
+    if state is None:
+        raise TrainingError(f"{path}: no generator here; run the train stage first")
+    s = GanSettings(**state["settings"])
+    variant = REGISTRY[s.variant](s, damsm)
+    G, _ = variant.build()
+    G.load_state_dict(state["state"])
+    return variant, G.to(device).eval(), state["epoch"]
+
+
+def fixed_noise(n: int, z_dim: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng([seed, 31337]).standard_normal((n, z_dim)).astype(np.float32))

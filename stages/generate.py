@@ -1,0 +1,77 @@
+"""Stage generate@<variant>: images for the test captions from the trained EMA generator.
+
+    python stages/generate.py attngan
+
+Writes data/generated/<variant>/final (one image per test caption, ``generate_passes``
+times over the test set) and data/generated/<variant>/epoch_NNNN (``snapshot_images`` images
+from each kept snapshot, for metric-vs-epoch curves), a grid of samples with their captions
+and word-attention maps for a few fixed captions in reports/<variant>/.
+"""
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from t2igan import io, stage
+from t2igan.data import cub
+from t2igan.data.preprocess import Prepared
+from t2igan.generate import attention_figure, encode_rows, generate, sample_grid, sample_rows, write_set
+from t2igan.train import gan
+from t2igan.variants import REGISTRY
+
+
+def main(p, name: str):
+    start = time.perf_counter()
+    g = p.generate
+    device = gan.pick_device(p.train.device)
+    prepared = Prepared(p.preprocess.out_dir)
+    damsm = gan.FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
+    model_dir, out, reports = Path(p.train.out_dir) / name, Path(g.out_dir) / name, Path("reports") / name
+    variant, G, epoch = gan.load_generator(model_dir / "generator.pt", damsm, device)
+    s = variant.s
+
+    test_images = prepared.split_indices("test")
+    all_captions = (test_images[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel()
+    rows = np.tile(all_captions, p.scale.generate_passes)
+    t = time.perf_counter()
+    write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
+              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes})
+    final_rate = len(rows) / (time.perf_counter() - t)
+
+    # one caption per test image for the snapshots: fewer images, the same for every epoch
+    rng = np.random.default_rng([p.seed, 5])
+    snap_images = test_images[:g.snapshot_images]
+    snap_rows = snap_images * cub.N_CAPTIONS + rng.integers(cub.N_CAPTIONS, size=len(snap_images))
+    for old in out.glob("epoch_*"):  # sets of snapshots that no longer exist
+        shutil.rmtree(old)
+    snapshots = sorted((model_dir / "snapshots").glob("epoch_*.pt"))
+    for path in snapshots:
+        snap_variant, snap_G, snap_epoch = gan.load_generator(path, damsm, device)
+        write_set(out / path.stem, snap_variant, snap_G, damsm, prepared, snap_rows, max_words=s.max_words,
+                  seed=p.seed, batch_size=g.batch_size, meta={"variant": name, "epoch": snap_epoch},
+                  progress=False)
+
+    sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png")
+    attention_rows = sample_rows(prepared, g.attention_captions)
+    images, maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words, seed=p.seed,
+                            attention=True)
+    if maps is not None:
+        captions, lengths = encode_rows(prepared, attention_rows, s.max_words, p.seed)  # the words G saw
+        for k in range(len(attention_rows)):
+            words = [prepared.vocab[int(i)] for i in captions[k, :lengths[k]]]
+            attention_figure(images[k], maps[k][:len(words)], words, reports / "attention" / f"caption_{k}.png",
+                             caption=" ".join(words))
+    io.write_json(reports / "generate.json", {
+        "images": int(len(rows)), "passes": p.scale.generate_passes, "epoch": epoch,
+        "snapshots": [path.stem for path in snapshots], "snapshot_images": int(len(snap_rows)),
+        "images_per_s": round(final_rate, 1), "device": str(device), "seconds": stage.elapsed(start),
+    })
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in REGISTRY:
+        sys.exit(f"usage: python stages/generate.py {{{'|'.join(REGISTRY)}}}")
+    stage.run(lambda p: main(p, sys.argv[1]))

@@ -1,0 +1,172 @@
+"""The GAN engine and the AttnGAN variant: losses, one step, EMA, NaN stop, generation."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from t2igan.config import load_params
+from t2igan.data.preprocess import Prepared, preprocess
+from t2igan.errors import ConfigError
+from t2igan.generate import encode_rows, generate, sample_rows, write_set
+from t2igan.losses import attngan as adv
+from t2igan.train import checkpoint, gan
+from t2igan.train.damsm import DamsmSettings, build_encoders
+
+
+class StubD:
+    """A discriminator whose logits are given: U(x) = x.sum(1..), C(x, s) = U(x) + s[:, 0]."""
+
+    def __call__(self, x):
+        return x
+
+    def uncond(self, f):
+        return f.flatten(1).sum(1)
+
+    def cond(self, f, s):
+        return f.flatten(1).sum(1) + s[:, 0]
+
+
+def _bce(logit, target):
+    p = 1 / (1 + np.exp(-logit))
+    return -(target * np.log(p) + (1 - target) * np.log(1 - p))
+
+
+def test_discriminator_loss_matches_the_formula_by_hand():
+    real = torch.tensor([[0.5], [-1.0], [2.0]])
+    fake = torch.tensor([[-0.3], [0.2], [1.1]])
+    s = torch.tensor([[0.1], [-0.4], [0.7]])
+    r, f, c = real[:, 0].numpy(), fake[:, 0].numpy(), s[:, 0].numpy()
+    real_part = _bce(r, 1).mean() + _bce(r + c, 1).mean()
+    wrong = _bce(r[:-1] + c[1:], 0).mean()  # real image k with sentence k + 1
+    fake_part = _bce(f, 0).mean() + _bce(f + c, 0).mean() + wrong
+    expected = real_part / 2 + fake_part / 3
+    assert adv.discriminator_loss(StubD(), real, fake, s).item() == pytest.approx(expected, rel=1e-6)
+    g_expected = _bce(f, 1).mean() + _bce(f + c, 1).mean()
+    assert adv.generator_adversarial(StubD(), fake, s).item() == pytest.approx(g_expected, rel=1e-6)
+
+
+def test_ema_update_is_a_lerp_and_copies_buffers():
+    model, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        ema.weight.fill_(1.0)
+        model.running_mean.fill_(5.0)
+    gan.ema_update(ema, model, 0.9)
+    assert torch.allclose(ema.weight, torch.full((3,), 1.1))
+    assert torch.equal(ema.running_mean, model.running_mean)
+
+
+# ---------------------------------------------------------------- a tiny end-to-end setting
+
+def _settings(**kw) -> gan.GanSettings:
+    base = dict(variant="attngan", epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4, df_dim=4,
+                max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
+    return gan.GanSettings(**{**base, **kw})
+
+
+@pytest.fixture
+def tiny(cub_root, tmp_path):
+    """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
+    preprocess(cub_root, tmp_path / "prep", image_size=32, progress=False)
+    prepared = Prepared(tmp_path / "prep")
+    ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
+    text, image = build_encoders(ds, len(prepared.vocab))
+    meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
+    checkpoint.save(tmp_path / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
+    checkpoint.save(tmp_path / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
+    return prepared, tmp_path / "damsm", tmp_path
+
+
+def test_one_step_updates_g_and_d_but_never_the_judge(tiny):
+    prepared, damsm_dir, _ = tiny
+    s = _settings()
+    damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
+    judge = {k: v.clone() for k, v in damsm.image.state_dict().items()}
+    trainer = gan.Trainer.create(s, damsm, torch.device("cpu"))
+    g0 = [p.detach().clone() for p in trainer.G.parameters()]
+    d0 = [p.detach().clone() for p in trainer.Ds.parameters()]
+    ema0 = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    from t2igan.data.dataset import TextImageDataset, collate
+
+    data = TextImageDataset(prepared, "train", image_size=32, branches=2, seed=0)
+    raw = collate([data[i] for i in range(4)])
+    terms = trainer.step(gan.make_batch(raw, damsm, s.sizes, torch.device("cpu")), s.ema_decay)
+    assert set(terms) == {"d_d16", "d_d32", "d_total", "g_adv", "g_damsm_w", "g_damsm_s", "g_kl", "g_total"}
+    assert all(torch.isfinite(v) for v in terms.values())
+    total = terms["g_adv"] + s.lam * (terms["g_damsm_w"] + terms["g_damsm_s"]) + terms["g_kl"]
+    assert torch.allclose(terms["g_total"], total)
+    assert all(not torch.equal(a, b) for a, b in zip(g0, trainer.G.parameters()) if a.dim() > 1)
+    assert any(not torch.equal(a, b) for a, b in zip(d0, trainer.Ds.parameters()))
+    assert all(p.requires_grad for p in trainer.Ds.parameters())  # switched back on after the G step
+    for e0, e, g in zip(ema0, trainer.G_ema.parameters(), trainer.G.parameters()):
+        assert torch.allclose(e, s.ema_decay * e0 + (1 - s.ema_decay) * g, atol=1e-7)
+    for k, v in damsm.image.state_dict().items():
+        assert torch.equal(v, judge[k]), f"the frozen DAMSM changed: {k}"
+
+
+def test_train_writes_everything_and_a_nan_keeps_the_last_good_checkpoint(tiny, monkeypatch):
+    prepared, damsm_dir, tmp = tiny
+    out, samples = tmp / "attngan", tmp / "samples"
+    history = gan.train(prepared, damsm_dir, out, _settings(), samples_dir=samples, progress=False)
+    assert [h["epoch"] for h in history] == [1] and history[0]["images_per_s"] > 0
+    assert (out / "generator.pt").is_file() and (out / "snapshots" / "epoch_0001.pt").is_file()
+    assert (samples / "epoch_0001.png").is_file()
+    good = (out / "checkpoint.pt").read_bytes()
+
+    from t2igan.variants.attngan import AttnGAN
+
+    real_g_loss = AttnGAN.g_loss
+
+    def nan_g_loss(self, Ds, batch, fake):
+        terms = real_g_loss(self, Ds, batch, fake)
+        return {**terms, "kl": terms["kl"] * float("nan"), "total": terms["total"] * float("nan")}
+
+    monkeypatch.setattr(AttnGAN, "g_loss", nan_g_loss)
+    with pytest.raises(gan.TrainingError, match=r"g_kl, g_total is not finite in epoch 2.*kept at"):
+        gan.train(prepared, damsm_dir, out, _settings(epochs=2), progress=False)
+    assert (out / "checkpoint.pt").read_bytes() == good
+
+
+def test_generation_is_deterministic_and_written_whole(tiny):
+    prepared, damsm_dir, tmp = tiny
+    gan.train(prepared, damsm_dir, tmp / "attngan", _settings(), progress=False)
+    damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
+    variant, G, epoch = gan.load_generator(tmp / "attngan" / "generator.pt", damsm, torch.device("cpu"))
+    assert epoch == 1 and not G.training
+    rows = np.arange(30, 45)  # image 3's and image 4's captions
+    a, maps = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4, attention=True)
+    b = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=7)
+    assert a.shape == (15, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b), "the batch size must not change the images"
+    captions, lengths = encode_rows(prepared, rows, 18, 3)
+    assert maps.shape == (15, 18, 16, 16)
+    assert np.all(maps[0, lengths[0]:] == 0)  # padded words get no attention
+    write_set(tmp / "set", variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4,
+              meta={"variant": "attngan"}, progress=False)
+    assert np.array_equal(np.load(tmp / "set" / "images.npy"), a)
+    assert np.array_equal(np.load(tmp / "set" / "caption_rows.npy"), rows)
+    assert sorted(p.name for p in (tmp / "set").iterdir()) == ["caption_rows.npy", "images.npy", "meta.json"]
+    assert len(sample_rows(prepared, 2)) == 2
+
+
+def test_variants_list_is_checked():
+    with pytest.raises(ConfigError, match=r"variants: 'attnganx' is not a known variant; use one of attngan"):
+        load_params("params.yaml", {"variants": ["attnganx"]})
+    with pytest.raises(ConfigError, match=r"variants: expected a non-empty list"):
+        load_params("params.yaml", {"variants": []})
+
+
+def test_gan_settings_from_params_follow_the_scale():
+    p = load_params("params.yaml", {"scale": "paper", "lambda": 50.0})
+    s = gan.GanSettings.from_params(p, "attngan")
+    assert (s.image_size, s.branches, s.gf_dim, s.df_dim, s.batch_size, s.lam) == (256, 3, 32, 64, 20, 50.0)
+    assert s.sizes == [64, 128, 256]
+
+
+def test_bce_helper_agrees_with_torch():
+    x = torch.tensor([0.3, -2.0])
+    assert torch.allclose(adv._bce(x, 1.0), F.binary_cross_entropy(torch.sigmoid(x), torch.ones(2)))
