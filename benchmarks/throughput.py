@@ -5,6 +5,8 @@ Run by hand (not in CI), from the project root:
     python benchmarks/throughput.py                                   # variants of params.yaml, scale quick
     python benchmarks/throughput.py --scales paper --steps 30          # on a GPU
     python benchmarks/throughput.py --scales quick --branches 1 --gf-dim 32 --df-dim 64 --batch-size 16 --no-damsm
+    python benchmarks/throughput.py --scales quick --image-size 128 --branches 2 --gf-dim 32 --df-dim 64 \
+        --batch-size 8 --no-damsm    # MODELS.md's 64 + 128 px reference setting
 
 Training is timed on batches already in memory (random pixels and word ids through the real
 DAMSM text encoder), so it measures the networks only; data loading (the real DataLoader
@@ -134,6 +136,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--image-size", type=int, help="side of the largest branch")
     ap.add_argument("--branches", type=int)
     ap.add_argument("--gf-dim", type=int)
     ap.add_argument("--df-dim", type=int)
@@ -147,11 +150,13 @@ def main(argv=None) -> None:
     for scale in args.scales:
         p = load_params(args.params, {"scale": scale})
         overrides = {k: v for k, v in {"batch_size": args.batch_size, "branches": args.branches,
+                                        "image_size": args.image_size,
                                         "gf_dim": args.gf_dim, "df_dim": args.df_dim}.items() if v is not None}
         vocab = len(Prepared(p.preprocess.out_dir).vocab) if Path(p.preprocess.out_dir, "vocab.json").is_file() \
             else 5450  # CUB's vocabulary size
         ds = DamsmSettings(backbone=p.scale.damsm_backbone, epochs=1, batch_size=2, image_size=p.scale.image_size,
-                           max_words=p.preprocess.max_words, seed=0, cnn_width=p.damsm.cnn_width)
+                           max_words=p.preprocess.max_words, seed=0, cnn_width=p.damsm.cnn_width,
+                           cnn_input=p.scale.damsm_input)
         text, image = build_encoders(ds, vocab, pretrained=False)
         damsm = gan.FrozenDamsm(text, image, device)
         for name in args.variants or p.variants:

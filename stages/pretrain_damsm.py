@@ -21,7 +21,8 @@ def settings(p, name: str) -> damsm.DamsmSettings:
         seed=p.seed + (d.evaluator_seed_offset if name == "evaluator_damsm" else 0),
         lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
         gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
-        inception_weights=d.inception_weights, workers=d.workers)
+        inception_weights=d.inception_weights, workers=d.workers, cnn_input=sc.damsm_input,
+        dropout=sc.damsm_dropout)
 
 
 def main(p, name: str):
@@ -44,7 +45,7 @@ def main(p, name: str):
                                 f"{rp['real']['n']} test captions of {rp['images']} images, seed {p.seed}",
         "epochs": last["epoch"], "seconds_per_epoch": round(sum(h["seconds"] for h in history) / len(history), 2),
         **{f"final_{k}": round(last[k], 4) for k in names},
-        "backbone": s.backbone, "image_size": s.image_size, "seed": s.seed,
+        "backbone": s.backbone, "image_size": s.image_size, "encoder_input": s.cnn_input, "seed": s.seed,
     })
 
 

@@ -54,6 +54,17 @@ def test_cnn_encoder_trains_entirely():
         ImageEncoder("vgg")
 
 
+def test_cnn_encoder_resizes_to_its_input_side():
+    """cnn_input 16: a 64 px image is judged as its 16 px version (a 2 x 2 region grid)."""
+    torch.manual_seed(0)
+    enc = ImageEncoder("cnn", cnn_width=4, cnn_input=16).eval()
+    big = torch.rand(2, 3, 64, 64) * 2 - 1
+    regions, code = enc(big)
+    assert regions.shape == (2, 256, 2, 2)
+    small = torch.nn.functional.interpolate(big, size=(16, 16), mode="bilinear", antialias=True)
+    assert torch.allclose(enc(small)[1], code, atol=1e-6)
+
+
 def test_weights_missing_and_corrupt(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(WeightsError, match=r"hub/checkpoints/w-1234abcd.pth not found .*Download http://x/w"):

@@ -77,6 +77,21 @@ def test_bad_params_stop_the_stage_naming_the_key(project):
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _kill_in_epoch_2_and_resume(project, stage: str, model_dir: str, batch_size: int) -> None:
+    """Start ``stage`` afresh, SIGKILL it 5 steps into epoch 2, then `dvc repro` it to the end."""
+    import torch
+
+    work, env, dvc = project
+    shutil.rmtree(work / model_dir)
+    steps_per_epoch = 300 // batch_size  # tiny: 300 training images
+    killed = subprocess.run(dvc + ["repro", stage], cwd=work, capture_output=True, text=True,
+                            env=dict(env, T2IGAN_KILL_AT_STEP=str(steps_per_epoch + 5)))
+    assert killed.returncode != 0
+    state = torch.load(work / model_dir / "checkpoint.pt", weights_only=False)
+    assert len(state["history"]) == 1  # the kill came mid-way through epoch 2
+    assert "resuming after epoch 1" in _run(dvc + ["repro", stage], work, env)
+
+
 def _weights(path):
     import torch
 
@@ -94,18 +109,54 @@ def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
     clean = {name: _weights(work / f"models/damsm/{name}.pt") for name in ("text_encoder", "image_encoder")}
     curves = (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text()
 
-    shutil.rmtree(work / "models/damsm")
-    steps_per_epoch = 300 // 16  # tiny: 300 training images, batch 16
-    killed = subprocess.run(dvc + ["repro", "pretrain_damsm"], cwd=work, capture_output=True, text=True,
-                            env=dict(env, T2IGAN_KILL_AT_STEP=str(steps_per_epoch + 5)))
-    assert killed.returncode != 0
-    state = torch.load(work / "models/damsm/checkpoint.pt", weights_only=False)
-    assert len(state["history"]) == 1  # the kill came mid-way through epoch 2
-    out = _run(dvc + ["repro", "pretrain_damsm"], work, env)
-    assert "resuming after epoch 1" in out
+    _kill_in_epoch_2_and_resume(project, "pretrain_damsm", "models/damsm", batch_size=16)
     for name, tensors in clean.items():
         resumed = _weights(work / f"models/damsm/{name}.pt")
         assert tensors.keys() == resumed.keys()
         for key in tensors:
             assert torch.equal(tensors[key], resumed[key]), f"{name}.{key} differs after resume"
     assert (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text() == curves
+
+
+def _assert_same(a, b, where=""):
+    """Recursively equal: tensors bit for bit, everything else by ==."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys differ"
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_attngan_trains_generates_and_resumes_bit_identical(project):
+    """`dvc repro generate@attngan` at tiny scale; then SIGKILL training mid-epoch 2 and resume."""
+    import torch
+
+    work, env, dvc = project
+    _run(dvc + ["repro", "generate@attngan"], work, env)
+    train = json.loads((work / "reports/attngan/train.json").read_text())
+    assert train["epochs"] == 2 and train["images_per_s"] > 0
+    final = np.load(work / "data/generated/attngan/final/images.npy", mmap_mode="r")
+    rows = np.load(work / "data/generated/attngan/final/caption_rows.npy")
+    assert final.shape == (1000, 32, 32, 3) and len(np.unique(rows)) == 1000  # 100 test images x 10 captions
+    assert (work / "data/generated/attngan/epoch_0001/images.npy").is_file()
+    assert (work / "reports/attngan/generated.png").is_file()
+    assert (work / "reports/attngan/samples/epoch_0002.png").is_file()
+    assert len(list((work / "reports/attngan/attention").glob("caption_*.png"))) == 4
+    clean = torch.load(work / "models/attngan/checkpoint.pt", weights_only=False)
+    curves = (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text()
+
+    _kill_in_epoch_2_and_resume(project, "train@attngan", "models/attngan", batch_size=8)
+    resumed = torch.load(work / "models/attngan/checkpoint.pt", weights_only=False)
+    for key in ("G", "Ds", "G_ema", "opt_g", "opt_d"):
+        _assert_same(clean[key], resumed[key], key)
+    assert [h["d_total"] for h in clean["history"]] == [h["d_total"] for h in resumed["history"]]
+    assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves

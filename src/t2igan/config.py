@@ -137,6 +137,8 @@ class ScaleConfig:
     damsm_backbone: Literal["cnn", "inception_v3"]
     damsm_epochs: int = _positive()
     damsm_batch_size: int = field(metadata={"min": 2})
+    damsm_input: int = field(metadata={"min": 16})  # side the cnn image encoder sees (inception: 299)
+    damsm_dropout: float = field(metadata={"min": 0.0, "max": 1.0})  # on the word embeddings (paper 0.5)
     gan_epochs: int = _positive()
     gan_batch_size: int = field(metadata={"min": 2})
     gf_dim: int = _positive()

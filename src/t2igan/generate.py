@@ -89,7 +89,9 @@ def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, t
     rows = sample_rows(prepared, s.sample_captions)
     images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed)
     captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
-    contact_sheet([Image.fromarray(x) for x in images], captions, path, columns=min(8, len(rows)), cell=160)
+    cell = 160  # small generated images are enlarged (nearest) to the cell, so pixels stay honest
+    contact_sheet([Image.fromarray(x).resize((cell - 6, cell - 6), Image.Resampling.NEAREST) for x in images],
+                  captions, path, columns=min(8, len(rows)), cell=cell)
 
 
 def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,
@@ -111,10 +113,14 @@ def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.
 
 
 def attention_figure(image: np.ndarray, maps: np.ndarray, words: list[str], path: str | Path,
-                     caption: str = "") -> None:
-    """A generated image and, per word, where the last attention branch looked (bright = attended)."""
-    n = len(words)
-    fig, axes = plt.subplots(1, n + 1, figsize=(1.6 * (n + 1), 2.0), dpi=110)
+                     caption: str = "", columns: int = 10) -> None:
+    """A generated image and, per word, where the last attention branch looked (bright = attended;
+    each word's map is scaled to its own maximum)."""
+    panels = len(words) + 1
+    cols = min(columns, panels)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows + 0.3), dpi=110, squeeze=False)
+    axes = axes.ravel()
     axes[0].imshow(image)
     axes[0].set_title("generated", fontsize=8)
     size = image.shape[0]

@@ -103,9 +103,14 @@ class CNNBackbone(nn.Module):
 
 
 class ImageEncoder(nn.Module):
+    """``cnn_input``: the side the ``cnn`` backbone sees; larger images are resized to it first
+    (as Inception resizes everything to 299), so one encoder judges every branch size and a
+    cheap, small input can serve the CPU scales."""
+
     def __init__(self, backbone: str = "cnn", *, weights_path: str | None = None, pretrained: bool = True,
-                 cnn_width: int = 32):
+                 cnn_width: int = 32, cnn_input: int | None = None):
         super().__init__()
+        self.cnn_input = cnn_input if backbone == "cnn" else None
         if backbone == "inception_v3":
             self.backbone: nn.Module = InceptionBackbone(weights_path, pretrained)
         elif backbone == "cnn":
@@ -117,5 +122,8 @@ class ImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [B, 3, H, W] in [-1, 1] -> regions [B, 256, h, w], code [B, 256]."""
+        if self.cnn_input is not None and images.shape[-1] != self.cnn_input:
+            images = F.interpolate(images, size=(self.cnn_input, self.cnn_input), mode="bilinear",
+                                   antialias=True, align_corners=False)
         local, pooled = self.backbone(images)
         return self.local_head(local), self.global_head(pooled)

@@ -54,14 +54,17 @@ class DamsmSettings:
     gamma3: float = 10.0
     embedding: int = 300
     cnn_width: int = 32
+    cnn_input: int | None = None   # side the cnn backbone sees (None: image_size)
+    dropout: float = 0.5           # on the word embeddings
     inception_weights: str | None = None
     workers: int = 0
 
 
 def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -> tuple[TextEncoder, ImageEncoder]:
     torch.manual_seed(s.seed)
-    text = TextEncoder(vocab_size, embedding=s.embedding)
-    image = ImageEncoder(s.backbone, weights_path=s.inception_weights, pretrained=pretrained, cnn_width=s.cnn_width)
+    text = TextEncoder(vocab_size, embedding=s.embedding, dropout=s.dropout)
+    image = ImageEncoder(s.backbone, weights_path=s.inception_weights, pretrained=pretrained, cnn_width=s.cnn_width,
+                         cnn_input=s.cnn_input)
     return text, image
 
 
