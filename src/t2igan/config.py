@@ -128,6 +128,18 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class EvaluatorConfig:
+    """Stage train_evaluator: the classifier that judges generated images."""
+
+    out_dir: str
+    width: int = _positive()
+    batch_size: int = field(metadata={"min": 2})
+    lr: float = field(metadata={"min": 0.0})
+    holdout: float = field(metadata={"min": 0.0, "max": 0.5})
+    workers: int = field(metadata={"min": 0})
+
+
+@dataclass(frozen=True)
 class ScaleConfig:
     """A scale preset: everything that changes between tiny, quick and paper runs."""
 
@@ -144,6 +156,8 @@ class ScaleConfig:
     gf_dim: int = _positive()
     df_dim: int = _positive()
     generate_passes: int = _positive()  # passes over the test captions: 10 at paper scale ~ 30k images
+    evaluator_epochs: int = _positive()
+    evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class Params:
     damsm: DamsmConfig | None = None
     train: TrainConfig | None = None
     generate: GenerateConfig | None = None
+    evaluator: EvaluatorConfig | None = None
     variants: tuple[str, ...] = ()
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
@@ -235,7 +250,7 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
 _SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
-             "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig}
+             "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig, "evaluator": EvaluatorConfig}
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -244,7 +259,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"{source}: expected a mapping at the top level")
     known = {"seed", "dataset", "scale", "lambda", "variants", *_SECTIONS, *SCALES}
     # Sections that later stages own are allowed through untouched until they are typed here.
-    extra_ok = {"score", "report", "evaluator"}
+    extra_ok = {"score", "report"}
     unknown = sorted(set(raw) - known - extra_ok)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")

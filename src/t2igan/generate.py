@@ -91,7 +91,7 @@ def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, t
     captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
     cell = 160  # small generated images are enlarged (nearest) to the cell, so pixels stay honest
     contact_sheet([Image.fromarray(x).resize((cell - 6, cell - 6), Image.Resampling.NEAREST) for x in images],
-                  captions, path, columns=min(8, len(rows)), cell=cell)
+                  captions, path, columns=min(8, len(rows)), cell=cell, text_lines=5)
 
 
 def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,

@@ -36,7 +36,7 @@ def contact_sheet(images: list[Image.Image], captions: list[str], path: str | Pa
         thumb = img.copy()
         thumb.thumbnail((cell - 6, cell - 6), Image.Resampling.LANCZOS)
         sheet.paste(thumb, (x0 + (cell - thumb.width) // 2, y0 + 3 + (cell - 6 - thumb.height) // 2))
-        lines = textwrap.wrap(caption, width=34)[:text_lines]
+        lines = textwrap.wrap(caption, width=cell * 17 // 100)[:text_lines]  # ~6 px per character
         for k, line in enumerate(lines):
             draw.text((x0 + 4, y0 + cell + k * line_h), line, fill=(20, 20, 20), font=font)
     io.save_png(path, sheet)

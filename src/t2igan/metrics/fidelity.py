@@ -1,0 +1,244 @@
+"""IS / FID / KID through torch-fidelity, with the provenance of every number beside it.
+
+torch-fidelity computes the metrics; this module is only the glue: it checks the image
+arrays, hands them over as a Dataset, finds the extractor's weights on disk (never
+downloading), and writes down which extractor, weights file, resize, sample counts, seed,
+splits and KID subset size produced the numbers.
+
+Notation (G = generated set, R = real set, f = the extractor's features, p(y|x) = its class
+probabilities):
+- IS  = exp E_x KL(p(y|x) || p(y)), averaged over ``isc_splits`` chunks of a seeded shuffle
+  of G; for the ``inception`` extractor p(y|x) comes from the 1008 logits *without* the fc
+  bias (torch-fidelity's ``logits_unbiased``, as in the original TF code).
+- FID = |mu_G - mu_R|^2 + Tr(S_G + S_R - 2 (S_G S_R)^1/2) over the pool3 2048-d features;
+  mu, S = mean and covariance.
+- KID = unbiased MMD^2 with the cubic polynomial kernel (f.f'/d + 1)^3, mean and std over
+  ``kid_subsets`` random subsets of ``kid_subset_size`` images from each set.
+
+Extractors: a name of ours maps to a torch-fidelity registry name, plus (optionally) the
+weights file it needs and how it resizes its input.  ``inception`` is torch-fidelity's
+``inception-v3-compat`` (``FeatureExtractorInceptionV3``, the TF-ported FID Inception).  Any
+other name torch-fidelity knows is passed through.  A custom extractor (the project's
+``evaluator`` classifier) is a subclass of ``torch_fidelity.FeatureExtractorBase`` that
+implements ``get_provided_features_list``, ``get_default_feature_layer_for_metric``,
+``can_be_compiled``, ``get_dummy_input_for_compile`` and ``forward(uint8 [B, 3, H, W]) ->
+tuple of [B, D] tensors``, takes ``(name, features_list, **kwargs)`` in ``__init__`` (every
+``calculate_metrics`` kwarg reaches it, ``feature_extractor_weights_path`` included), and is
+made known with ``register_extractor`` below (which calls
+``torch_fidelity.register_feature_extractor``).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+from t2igan.weights import WeightsError, find_weights, sha256
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_SHA256 = "6726825d"
+INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                 "weights-inception-2015-12-05-6726825d.pth")
+RESIZE_TF1_BILINEAR = ("torch-fidelity interpolate_bilinear_2d_like_tensorflow1x (TF1-compatible bilinear, "
+                       "align_corners=False) from each set's own size to 299x299, then (x - 128) / 128")
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """How one of our extractor names reaches torch-fidelity."""
+
+    fidelity_name: str                  # name in torch-fidelity's registry
+    resize: str                         # how images reach the network's input size (goes into every record)
+    weights_file: str | None = None     # torch hub cache file name, found and SHA-checked by find_weights
+    weights_sha256: str | None = None
+    weights_url: str | None = None
+
+
+EXTRACTORS: dict[str, Extractor] = {
+    "inception": Extractor("inception-v3-compat", RESIZE_TF1_BILINEAR, INCEPTION_FILE, INCEPTION_SHA256,
+                           INCEPTION_URL),
+}
+
+
+def register_extractor(name: str, cls: type, *, resize: str, weights_file: str | None = None,
+                       weights_sha256: str | None = None, weights_url: str | None = None) -> None:
+    """Make ``score(extractor=name)`` use ``cls`` (a ``torch_fidelity.FeatureExtractorBase`` subclass).
+
+    Registering the same class twice is a no-op (modules get re-imported in tests); a
+    different class under a taken name is an error, since torch-fidelity's registry is global.
+    """
+    taken = FEATURE_EXTRACTORS_REGISTRY.get(name)
+    if taken is None:
+        torch_fidelity.register_feature_extractor(name, cls)
+    elif taken is not cls:
+        raise ValueError(f"feature extractor {name!r} is already registered to {taken.__qualname__}")
+    EXTRACTORS[name] = Extractor(name, resize, weights_file, weights_sha256, weights_url)
+
+
+class ImageArray(Dataset):
+    """[N, H, W, 3] uint8 array -> items [3, H, W] uint8 tensors, the form torch-fidelity reads.
+
+    Images are read one at a time, so a ``np.memmap`` of 30k images is never loaded whole.
+    """
+
+    def __init__(self, images: np.ndarray):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        # np.array copies: torch.from_numpy warns on (and must not alias) a read-only memmap
+        return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1)
+
+
+def check_images(images, which: str) -> np.ndarray:
+    """The array if it is a usable set of RGB uint8 images, else an error naming ``which`` set."""
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"{which} images must be a numpy array [N, H, W, 3] uint8, got {type(images).__name__}")
+    if images.dtype != np.uint8:
+        raise ValueError(f"{which} images must be uint8 in 0..255, got {images.dtype} "
+                         "(map floats to 0..255 and round before scoring)")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        hint = ""
+        if images.ndim == 3:
+            hint = " (grayscale? repeat it to 3 channels)"
+        elif images.ndim == 4 and images.shape[1] == 3:
+            hint = " (channels first? transpose to channels last)"
+        raise ValueError(f"{which} images must be [N, H, W, 3] (RGB, channels last), got shape "
+                         f"{tuple(images.shape)}{hint}")
+    if len(images) == 0:
+        raise ValueError(f"{which} set is empty")
+    if len(images) < 2:
+        raise ValueError(f"{which} set has 1 image: IS splits, FID's covariance and KID need at least 2")
+    return images
+
+
+def resolve_extractor(name: str) -> Extractor:
+    """Our entry for ``name``, or a pass-through entry for a name only torch-fidelity knows."""
+    if name in EXTRACTORS:
+        return EXTRACTORS[name]
+    if name in FEATURE_EXTRACTORS_REGISTRY:
+        return Extractor(name, f"{name}'s own preprocessing (torch-fidelity extractor, not recorded here)")
+    known = sorted(set(EXTRACTORS) | set(FEATURE_EXTRACTORS_REGISTRY))
+    raise ValueError(f"unknown feature extractor {name!r}; known: {', '.join(known)}")
+
+
+def extractor_weights(spec: Extractor, weights_path: str | None) -> Path | None:
+    """The checked weights file for ``spec``; None when the extractor brings its own weights."""
+    if spec.weights_file:
+        return find_weights(spec.weights_file, spec.weights_sha256, spec.weights_url, weights_path)
+    if weights_path:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} for extractor {spec.fidelity_name!r} not found")
+        return path
+    # torch-fidelity's own extractors download their weights when given no path
+    if FEATURE_EXTRACTORS_REGISTRY[spec.fidelity_name].__module__.startswith("torch_fidelity."):
+        raise WeightsError(f"torch-fidelity's extractor {spec.fidelity_name!r} would download its weights "
+                           "(offline: nothing is downloaded); pass weights_path")
+    return None
+
+
+def cuda_device(device) -> tuple[bool, int | None]:
+    """torch-fidelity 0.4.0 knows only ``cuda=True/False`` (the current CUDA device); map ``device`` onto it."""
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return False, None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for but CUDA is not available")
+        return True, dev.index
+    raise ValueError(f"device {device!r}: torch-fidelity runs on CPU or CUDA only")
+
+
+def score(generated: np.ndarray, real: np.ndarray | None, *, extractor: str = "inception",
+          weights_path: str | None = None, isc_splits: int = 10, kid_subset_size: int = 1000,
+          kid_subsets: int = 100, seed: int = 0, batch_size: int = 64, device="cpu") -> dict:
+    """IS of ``generated``; FID and KID against ``real`` (None: IS only); with their provenance.
+
+    Images are [N, H, W, 3] uint8 at their own size; the extractor resizes them (recorded as
+    ``resize``).  ``seed`` drives IS's shuffle before splitting and KID's subset draws.
+    Splits and KID subset size shrink to fit small sets; each shrink is said in ``notes``.
+    """
+    generated = check_images(generated, "generated")
+    if real is not None:
+        real = check_images(real, "real")
+    if isc_splits < 1 or kid_subsets < 1 or batch_size < 1:
+        raise ValueError("isc_splits, kid_subsets and batch_size must be at least 1")
+    if kid_subset_size < 2:
+        raise ValueError(f"kid_subset_size must be at least 2 (unbiased MMD), got {kid_subset_size}")
+    spec = resolve_extractor(extractor)
+    weights = extractor_weights(spec, weights_path)
+    cuda, cuda_index = cuda_device(device)
+
+    notes = []
+    n_gen, n_real = len(generated), (len(real) if real is not None else None)
+    splits = min(isc_splits, n_gen)             # an empty split would make IS NaN
+    if splits < isc_splits:
+        notes.append(f"IS: {isc_splits} splits asked for but only {n_gen} generated images: used {splits}")
+    subset = None
+    if real is None:
+        notes.append("no real set: FID and KID not computed")
+    else:
+        subset = min(kid_subset_size, n_gen, n_real)   # torch-fidelity refuses a subset larger than a set
+        if subset < kid_subset_size:
+            smaller = "generated" if n_gen <= n_real else "real"
+            notes.append(f"KID: subset size {kid_subset_size} larger than the {smaller} set "
+                         f"({min(n_gen, n_real)} images): used {subset}")
+    cls = FEATURE_EXTRACTORS_REGISTRY[spec.fidelity_name]
+    fid_layer = cls.get_default_feature_layer_for_metric("fid") if real is not None else ""
+    if fid_layer.isdigit() and min(n_gen, n_real) <= int(fid_layer):
+        notes.append(f"FID: {min(n_gen, n_real)} images for {fid_layer}-d features: the covariance is singular, "
+                     "FID is biased upwards and unstable; compare FIDs only at equal N")
+    if extractor == "inception":
+        notes.append("IS from the ImageNet Inception, not the CUB-finetuned Inception of the text-to-image "
+                     "papers: not comparable to their IS")
+
+    kwargs = dict(
+        input1=ImageArray(generated), isc=True, isc_splits=splits, feature_extractor=spec.fidelity_name,
+        batch_size=batch_size, cuda=cuda, rng_seed=seed,
+        verbose=False,        # progress bars and prints go to stderr otherwise
+        cache=False,          # never write features under ~/.cache/torch/fidelity_cache
+        save_cpu_ram=True,    # DataLoader in this process: the default forks up to 4 workers per set
+    )
+    if weights is not None:
+        kwargs["feature_extractor_weights_path"] = str(weights)
+    if real is not None:
+        kwargs.update(input2=ImageArray(real), fid=True, kid=True, kid_subsets=kid_subsets, kid_subset_size=subset)
+    on_device = torch.cuda.device(cuda_index) if cuda_index is not None else contextlib.nullcontext()
+    with on_device:
+        metrics = torch_fidelity.calculate_metrics(**kwargs)
+
+    metrics_used = ["isc"] + (["fid", "kid"] if real is not None else [])
+    return {
+        "is_mean": metrics[torch_fidelity.KEY_METRIC_ISC_MEAN],
+        "is_std": metrics[torch_fidelity.KEY_METRIC_ISC_STD],
+        "fid": metrics.get(torch_fidelity.KEY_METRIC_FID),
+        "kid_mean": metrics.get(torch_fidelity.KEY_METRIC_KID_MEAN),
+        "kid_std": metrics.get(torch_fidelity.KEY_METRIC_KID_STD),
+        "extractor": extractor,
+        "fidelity_extractor": spec.fidelity_name,
+        "feature_layers": {m: cls.get_default_feature_layer_for_metric(m) for m in metrics_used},
+        "weights_file": weights.name if weights is not None else None,
+        "weights_sha256": sha256(weights) if weights is not None else None,
+        "n_generated": n_gen,
+        "n_real": n_real,
+        "generated_size": list(generated.shape[1:3]),
+        "real_size": list(real.shape[1:3]) if real is not None else None,
+        "resize": spec.resize,
+        "seed": seed,
+        "isc_splits": splits,
+        "kid_subsets": kid_subsets if real is not None else None,
+        "kid_subset_size": kid_subset_size,
+        "kid_subset_size_used": subset,
+        "device": str(device),
+        "torch_fidelity_version": torch_fidelity.__version__,
+        "notes": notes,
+    }

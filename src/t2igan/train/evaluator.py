@@ -1,0 +1,157 @@
+"""Training the evaluator classifier (stage ``train_evaluator``) on real images of all species.
+
+The generated images show the 50 *test* species, so the evaluator must know every species:
+it trains on all of them, holding out a seeded ``holdout`` share of each species' images
+to measure its accuracy (species top-1, and attribute reading on the held-out images'
+own captions: the ceiling for generated images).  Checkpointed every epoch; resumable.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from t2igan.data import cub
+from t2igan.data.dataset import to_branches
+from t2igan.data.preprocess import Prepared
+from t2igan.errors import T2IGANError
+from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
+from t2igan.train import checkpoint
+
+
+class EvaluatorError(T2IGANError):
+    pass
+
+
+@dataclass(frozen=True)
+class EvaluatorSettings:
+    epochs: int
+    batch_size: int
+    image_size: int
+    seed: int
+    width: int = 32
+    lr: float = 1e-3
+    holdout: float = 0.1
+    workers: int = 0
+
+
+def holdout_mask(class_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """True for the held-out images: a seeded ``fraction`` of each class, at least one."""
+    rng = np.random.default_rng([seed, 11])
+    held = np.zeros(len(class_ids), bool)
+    for c in np.unique(class_ids):
+        members = np.flatnonzero(class_ids == c)
+        k = max(1, round(fraction * len(members)))
+        held[rng.choice(members, size=min(k, len(members) - 1) if len(members) > 1 else 0, replace=False)] = True
+    return held
+
+
+class CropDataset(Dataset):
+    """Prepared crops of ``rows``: random crop and flip (seeded by seed, epoch, item) or the centre."""
+
+    def __init__(self, prepared: Prepared, rows: np.ndarray, size: int, train: bool, seed: int):
+        self.data, self.rows, self.size, self.train, self.seed = prepared, rows, size, train, seed
+        self.margin = int(prepared.meta["stored_size"]) - size
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, item: int):
+        row = int(self.rows[item])
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, item])
+            y, x = (int(v) for v in rng.integers(0, self.margin + 1, size=2))
+            flip = bool(rng.integers(2))
+        else:
+            y = x = self.margin // 2
+            flip = False
+        patch = np.asarray(self.data.images[row])[y:y + self.size, x:x + self.size]
+        if flip:
+            patch = patch[:, ::-1]
+        return torch.from_numpy(np.array(patch)).permute(2, 0, 1), row
+
+
+def _loss(model, images, rows, prepared):
+    _, species, attrs = model(to_branches(images, [images.shape[-1]])[-1])
+    target = torch.from_numpy(prepared.index["class_ids"][rows.numpy()].astype(np.int64) - 1)  # CUB ids are 1-based
+    labels = torch.from_numpy(prepared.index["attributes"][rows.numpy()].astype(np.float32))
+    return F.cross_entropy(species, target) + F.binary_cross_entropy_with_logits(attrs, labels)
+
+
+def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True) -> Evaluator:
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    torch.manual_seed(s.seed)
+    model = Evaluator(len(prepared.meta["class_names"]), len(prepared.meta["attribute_names"]), s.width)
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    state = checkpoint.load(ckpt_path)
+    history: list[dict] = []
+    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, ("epochs", "workers"))
+    if reason:
+        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
+    elif state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history = state["history"]
+    rows = np.flatnonzero(~holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
+    data = CropDataset(prepared, rows, s.image_size, train=True, seed=s.seed)
+    for epoch in range(len(history), s.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(s.seed * 100_003 + epoch)
+        data.epoch = epoch
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        model.train()
+        total, n = 0.0, 0
+        for images, batch_rows in tqdm(DataLoader(data, batch_size=s.batch_size, sampler=order.tolist(),
+                                                  drop_last=True, num_workers=s.workers),
+                                       desc=f"evaluator epoch {epoch + 1}/{s.epochs}", disable=not progress,
+                                       leave=False):
+            loss = _loss(model, images, batch_rows, prepared)
+            if not torch.isfinite(loss):
+                raise EvaluatorError(f"evaluator loss is {loss.item()} in epoch {epoch + 1}; stopped, the last "
+                                     f"good checkpoint is kept at {ckpt_path}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item(), n + 1
+        history.append({"epoch": epoch + 1, "loss": total / n, "seconds": round(time.perf_counter() - t0, 2)})
+        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
+                                    "model": model.state_dict(), "optimizer": opt.state_dict()})
+    checkpoint.save(out_dir / "evaluator.pt", {"state": model.state_dict(), "settings": asdict(s),
+                                               "n_classes": model.species.out_features,
+                                               "n_attributes": model.attributes.out_features})
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: Evaluator, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """uint8 [N, s, s, 3] -> features, species logits, attribute logits (numpy)."""
+    model.eval()
+    out: dict[str, list] = {"features": [], "species": [], "attributes": []}
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).permute(0, 3, 1, 2)
+        for key, value in zip(out, model(to_branches(x, [x.shape[-1]])[-1])):
+            out[key].append(value.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def held_out_accuracy(model: Evaluator, prepared: Prepared, s: EvaluatorSettings) -> dict:
+    """Species top-1 and attribute reading (each held-out image against its 10 captions)."""
+    rows = np.flatnonzero(holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
+    margin = (int(prepared.meta["stored_size"]) - s.image_size) // 2
+    crops = np.asarray(prepared.images[rows])[:, margin:margin + s.image_size, margin:margin + s.image_size]
+    pred = predict(model, crops)
+    species = float((pred["species"].argmax(1) + 1 == prepared.index["class_ids"][rows]).mean())
+    groups = attribute_groups(prepared.meta["attribute_names"])
+    caption_rows = (rows[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel()
+    named = [prepared.caption_attributes(int(r)).astype(np.int64) - 1 for r in caption_rows]
+    attrs = attribute_accuracy(np.repeat(pred["attributes"], cub.N_CAPTIONS, axis=0), named, groups)
+    return {"species_accuracy": species, "attribute_accuracy": attrs["accuracy"],
+            "attribute_pairs": attrs["pairs"], "held_out_images": int(len(rows))}
