@@ -160,3 +160,20 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
         _assert_same(clean[key], resumed[key], key)
     assert [h["d_total"] for h in clean["history"]] == [h["d_total"] for h in resumed["history"]]
     assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
+
+
+def test_score_attngan_with_reference_rows(project):
+    """`dvc repro score@attngan` at tiny scale: every score, the reference rows and the curves."""
+    work, env, dvc = project
+    _run(dvc + ["repro", "score@attngan"], work, env)
+    scores = json.loads((work / "reports/attngan/scores.json").read_text())
+    for row in ("final", "real", "untrained"):
+        s = scores[row]
+        assert s["images"] == 1000 and np.isfinite([s["is"], s["fid"], s["kid"]]).all()
+        assert 0 <= s["r_precision_damsm"] <= 1 and 0 <= s["attribute_accuracy"] <= 1
+        # 100 real test images: the KID subset shrinks, and says so
+        assert s["protocol"]["kid_subset_size_used"] == 100 and s["protocol"]["notes"]
+    assert scores["real"]["fid"] < 1e-3  # the real reference is the real set itself
+    curves = json.loads((work / "reports/attngan/score_epochs.json").read_text())
+    assert [c["epoch"] for c in curves] == [1, 2]
+    assert (work / "reports/attngan/score_epochs.png").is_file()

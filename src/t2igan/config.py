@@ -140,6 +140,15 @@ class EvaluatorConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """Stage score@<variant>: IS / FID / KID settings (torch-fidelity)."""
+
+    isc_splits: int = _positive()
+    kid_subset_size: int = field(metadata={"min": 2})
+    kid_subsets: int = _positive()
+
+
+@dataclass(frozen=True)
 class ScaleConfig:
     """A scale preset: everything that changes between tiny, quick and paper runs."""
 
@@ -174,6 +183,7 @@ class Params:
     train: TrainConfig | None = None
     generate: GenerateConfig | None = None
     evaluator: EvaluatorConfig | None = None
+    score: ScoreConfig | None = None
     variants: tuple[str, ...] = ()
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
@@ -250,7 +260,8 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
 _SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
-             "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig, "evaluator": EvaluatorConfig}
+             "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig, "evaluator": EvaluatorConfig,
+             "score": ScoreConfig}
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -259,7 +270,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"{source}: expected a mapping at the top level")
     known = {"seed", "dataset", "scale", "lambda", "variants", *_SECTIONS, *SCALES}
     # Sections that later stages own are allowed through untouched until they are typed here.
-    extra_ok = {"score", "report"}
+    extra_ok = {"report"}
     unknown = sorted(set(raw) - known - extra_ok)
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}")

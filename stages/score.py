@@ -1,0 +1,92 @@
+"""Stage score@<variant>: every score of the generated sets, with reference rows and per-epoch curves.
+
+    python stages/score.py attngan
+
+reports/<variant>/scores.json: the final set, and two reference rows scored the same way on
+the same captions: `real` (each caption's own real test image: the ceiling) and `untrained`
+(a freshly initialised generator: the floor).  reports/<variant>/score_epochs.json: the
+scores of every snapshot set (one caption per test image), for curves over epochs.
+"""
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from t2igan import io, stage  # noqa: E402
+from t2igan.data import cub  # noqa: E402
+from t2igan.data.preprocess import Prepared  # noqa: E402
+from t2igan.generate import generate  # noqa: E402
+from t2igan.score import real_crops, score_set  # noqa: E402
+from t2igan.train import gan  # noqa: E402
+from t2igan.variants import REGISTRY  # noqa: E402
+
+CURVES = ("is", "fid", "kid", "r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
+
+
+def _load_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not (path / "images.npy").is_file():
+        raise gan.TrainingError(f"{path}: no generated set here; run the generate stage first")
+    return np.load(path / "images.npy", mmap_mode="r"), np.load(path / "caption_rows.npy")
+
+
+def main(p, name: str):
+    start = time.perf_counter()
+    device = torch.device("cpu")
+    prepared = Prepared(p.preprocess.out_dir)
+    models, sets, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
+    judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in ("damsm", "evaluator_damsm")}
+    sc = p.score
+    common = dict(prepared=prepared, judges=judges, evaluator_path=str(Path(p.evaluator.out_dir) / "evaluator.pt"),
+                  max_words=p.preprocess.max_words, seed=p.seed, candidates=p.damsm.r_precision_candidates,
+                  folds=p.damsm.r_precision_folds, isc_splits=sc.isc_splits, kid_subset_size=sc.kid_subset_size,
+                  kid_subsets=sc.kid_subsets)
+    real = real_crops(prepared, p.scale.image_size)
+    test_position = {int(r): i for i, r in enumerate(prepared.split_indices("test"))}
+
+    images, rows = _load_set(sets / "final")
+    rows_real = real[[test_position[int(r) // cub.N_CAPTIONS] for r in rows]]
+    variant, _, _ = gan.load_generator(models / name / "generator.pt", judges["damsm"], device)
+    torch.manual_seed(p.seed)
+    untrained, _ = variant.build()
+    floor = generate(variant, untrained.eval(), judges["damsm"], prepared, rows, max_words=p.preprocess.max_words,
+                     seed=p.seed, batch_size=p.generate.batch_size)
+    scores = {"final": score_set(np.asarray(images), rows, real=real, **common),
+              "real": score_set(rows_real, rows, real=real, **common),
+              "untrained": score_set(floor, rows, real=real, **common)}
+
+    curves = []
+    for path in sorted(sets.glob("epoch_*")):
+        snap_images, snap_rows = _load_set(path)
+        s = score_set(np.asarray(snap_images), snap_rows, real=real, **common)
+        curves.append({"epoch": int(path.name.split("_")[1]), **{k: s[k] for k in CURVES}})
+    io.write_json(reports / "scores.json", {**scores, "seconds": stage.elapsed(start)})
+    io.write_json(reports / "score_epochs.json", curves)
+    _plot(curves, scores, reports / "score_epochs.png", name)
+
+
+def _plot(curves: list[dict], scores: dict, path: Path, name: str) -> None:
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), dpi=100)
+    epochs = [c["epoch"] for c in curves]
+    for ax, key in zip(axes.ravel(), CURVES):
+        ax.plot(epochs, [c[key] for c in curves], "o-", color="#4477aa", label=f"{name} (snapshots)")
+        for ref, style in (("real", "--"), ("untrained", ":")):
+            ax.axhline(scores[ref][key], color="#cc3311" if ref == "real" else "#777777", linestyle=style, label=ref)
+        ax.set_title(key.replace("_", " "), fontsize=9)
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{name}: scores of each snapshot (one caption per test image) against the reference rows")
+    fig.tight_layout()
+    io.save_png(path, fig)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in REGISTRY:
+        sys.exit(f"usage: python stages/score.py {{{'|'.join(REGISTRY)}}}")
+    stage.run(lambda p: main(p, sys.argv[1]))

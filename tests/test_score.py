@@ -1,0 +1,60 @@
+"""The scoring glue: caption rows reach the right codes, attributes the right logits."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from t2igan import score
+
+
+class StubPrepared:
+    """Two test images of classes 1 and 2 (rows 0, 1), 10 captions each; 3 attributes in 2 groups."""
+
+    index = {"class_ids": np.array([1, 2, 3, 4])}
+    meta = {"attribute_names": ["has_a::x", "has_a::y", "has_b::z"]}
+
+    def split_indices(self, split):
+        return np.array([0, 1, 2, 3])
+
+    def caption_attributes(self, row):
+        return np.array([1]) if row < 10 else np.array([2, 3])  # 1-based ids
+
+
+def test_r_precision_reads_each_images_own_caption(monkeypatch):
+    prepared = StubPrepared()
+    pool_rows = score.test_caption_rows(prepared)
+    codes = torch.nn.functional.normalize(torch.randn(len(pool_rows), 64, generator=torch.Generator().manual_seed(0)))
+    monkeypatch.setattr(score, "sentence_codes", lambda damsm, prep, rows, mw, seed: codes[torch.as_tensor(rows)])
+    rows = np.array([3, 17, 25, 38, 5, 12, 29, 31, 0, 19])  # images of all four classes, shuffled
+    # a perfect judge: each image's code is its own caption's code
+    monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(rows)])
+    perfect = score.judge_r_precision(None, np.zeros((10, 4, 4, 3), np.uint8), rows, prepared, max_words=18,
+                                      seed=0, candidates=5, folds=2)
+    assert perfect["mean"] == 1.0
+    # a judge that sees another class's caption in every image: never ranks the true one first
+    shifted = (rows + 10) % 40
+    monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(shifted)])
+    wrong = score.judge_r_precision(None, np.zeros((10, 4, 4, 3), np.uint8), rows, prepared, max_words=18,
+                                    seed=0, candidates=5, folds=2)
+    assert wrong["mean"] < 0.5
+
+
+def test_attribute_reading_uses_each_captions_attributes(monkeypatch):
+    logits = np.array([[0.0, 1.0, 5.0],    # group a -> y (id 2), group b -> z (id 3)
+                       [2.0, 1.0, 5.0]])   # group a -> x (id 1)
+    monkeypatch.setattr(score.evaluator_training, "predict", lambda model, images: {"attributes": logits})
+    # image 0 with a caption naming x (miss), image 1 with one naming y and z (miss, hit)
+    out = score.read_attributes(None, np.zeros((2, 4, 4, 3), np.uint8), np.array([3, 12]), StubPrepared())
+    assert out == {"accuracy": 1 / 3, "pairs": 3}
+
+
+def test_real_crops_are_centre_crops():
+    class P:
+        meta = {"stored_size": 6}
+        images = np.arange(2 * 6 * 6 * 3, dtype=np.uint8).reshape(2, 6, 6, 3)
+
+        def split_indices(self, split):
+            return np.array([1])
+
+    crops = score.real_crops(P(), 4)
+    assert crops.shape == (1, 4, 4, 3) and np.array_equal(crops[0], P.images[1, 1:5, 1:5])
