@@ -44,7 +44,7 @@ def sentence_codes(damsm, prepared: Prepared, rows: np.ndarray, max_words: int, 
 def image_codes(damsm, images: np.ndarray, batch_size: int = 500) -> torch.Tensor:
     out = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).permute(0, 3, 1, 2)
+        x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2)  # a writable copy of the memmap
         out.append(damsm.image(to_branches(x, [x.shape[-1]])[-1])[1])
     return torch.cat(out)
 
