@@ -22,7 +22,7 @@ from t2igan import io, stage  # noqa: E402
 from t2igan.data import cub  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.generate import generate  # noqa: E402
-from t2igan.score import real_crops, score_set  # noqa: E402
+from t2igan.score import caption_pool, real_crops, score_set  # noqa: E402
 from t2igan.train import gan  # noqa: E402
 from t2igan.variants import REGISTRY  # noqa: E402
 
@@ -40,10 +40,12 @@ def main(p, name: str):
     device = torch.device("cpu")
     prepared = Prepared(p.preprocess.out_dir)
     models, sets, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
-    judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in ("damsm", "evaluator_damsm")}
+    damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in ("damsm", "evaluator_damsm")}
+    judges = {j: (d, caption_pool(d, prepared, max_words=p.preprocess.max_words, seed=p.seed))
+              for j, d in damsms.items()}
     sc = p.score
     common = dict(prepared=prepared, judges=judges, evaluator_path=str(Path(p.evaluator.out_dir) / "evaluator.pt"),
-                  max_words=p.preprocess.max_words, seed=p.seed, candidates=p.damsm.r_precision_candidates,
+                  seed=p.seed, candidates=p.damsm.r_precision_candidates,
                   folds=p.damsm.r_precision_folds, isc_splits=sc.isc_splits, kid_subset_size=sc.kid_subset_size,
                   kid_subsets=sc.kid_subsets)
     real = real_crops(prepared, p.scale.image_size)
@@ -51,10 +53,10 @@ def main(p, name: str):
 
     images, rows = _load_set(sets / "final")
     rows_real = real[[test_position[int(r) // cub.N_CAPTIONS] for r in rows]]
-    variant, _, _ = gan.load_generator(models / name / "generator.pt", judges["damsm"], device)
+    variant, _, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
     torch.manual_seed(p.seed)
     untrained, _ = variant.build()
-    floor = generate(variant, untrained.eval(), judges["damsm"], prepared, rows, max_words=p.preprocess.max_words,
+    floor = generate(variant, untrained.eval(), damsms["damsm"], prepared, rows, max_words=p.preprocess.max_words,
                      seed=p.seed, batch_size=p.generate.batch_size)
     scores = {"final": score_set(np.asarray(images), rows, real=real, **common),
               "real": score_set(rows_real, rows, real=real, **common),

@@ -24,18 +24,17 @@ def test_r_precision_reads_each_images_own_caption(monkeypatch):
     prepared = StubPrepared()
     pool_rows = score.test_caption_rows(prepared)
     codes = torch.nn.functional.normalize(torch.randn(len(pool_rows), 64, generator=torch.Generator().manual_seed(0)))
-    monkeypatch.setattr(score, "sentence_codes", lambda damsm, prep, rows, mw, seed: codes[torch.as_tensor(rows)])
     rows = np.array([3, 17, 25, 38, 5, 12, 29, 31, 0, 19])  # images of all four classes, shuffled
     # a perfect judge: each image's code is its own caption's code
     monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(rows)])
-    perfect = score.judge_r_precision(None, np.zeros((10, 4, 4, 3), np.uint8), rows, prepared, max_words=18,
-                                      seed=0, candidates=5, folds=2)
+    perfect = score.judge_r_precision(None, codes[torch.as_tensor(pool_rows)], np.zeros((10, 4, 4, 3), np.uint8),
+                                      rows, prepared, seed=0, candidates=5, folds=2)
     assert perfect["mean"] == 1.0
     # a judge that sees another class's caption in every image: never ranks the true one first
     shifted = (rows + 10) % 40
     monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(shifted)])
-    wrong = score.judge_r_precision(None, np.zeros((10, 4, 4, 3), np.uint8), rows, prepared, max_words=18,
-                                    seed=0, candidates=5, folds=2)
+    wrong = score.judge_r_precision(None, codes[torch.as_tensor(pool_rows)], np.zeros((10, 4, 4, 3), np.uint8),
+                                    rows, prepared, seed=0, candidates=5, folds=2)
     assert wrong["mean"] < 0.5
 
 

@@ -49,11 +49,16 @@ def image_codes(damsm, images: np.ndarray, batch_size: int = 500) -> torch.Tenso
     return torch.cat(out)
 
 
-def judge_r_precision(damsm, images: np.ndarray, rows: np.ndarray, prepared: Prepared, *, max_words: int,
+def caption_pool(damsm, prepared: Prepared, *, max_words: int, seed: int) -> torch.Tensor:
+    """A judge's sentence codes of every test caption (``test_caption_rows`` order): the true
+    captions and the negatives of every set it scores, so computed once per judge."""
+    return sentence_codes(damsm, prepared, test_caption_rows(prepared), max_words, seed)
+
+
+def judge_r_precision(damsm, pool: torch.Tensor, images: np.ndarray, rows: np.ndarray, prepared: Prepared, *,
                       seed: int, candidates: int, folds: int) -> dict:
     """R-precision of ``images`` against their captions, negatives from all test captions of other classes."""
     pool_rows = test_caption_rows(prepared)
-    pool = sentence_codes(damsm, prepared, pool_rows, max_words, seed)
     position = {int(r): i for i, r in enumerate(pool_rows)}
     true = pool[torch.tensor([position[int(r)] for r in rows])]
     classes = prepared.index["class_ids"]
@@ -70,18 +75,17 @@ def read_attributes(model, images: np.ndarray, rows: np.ndarray, prepared: Prepa
 
 
 def score_set(images: np.ndarray, rows: np.ndarray, *, prepared: Prepared, real: np.ndarray, judges: dict,
-              evaluator_path: str, max_words: int, seed: int, candidates: int, folds: int, isc_splits: int,
+              evaluator_path: str, seed: int, candidates: int, folds: int, isc_splits: int,
               kid_subset_size: int, kid_subsets: int) -> dict:
-    """Every score of one set, as a flat dict; ``judges`` maps a name to a FrozenDamsm."""
+    """Every score of one set, as a flat dict; ``judges`` maps a name to (FrozenDamsm, its caption_pool)."""
     if len(images) != len(rows):
         raise ValueError(f"{len(images)} images but {len(rows)} caption rows")
     fid = fidelity.score(images, real, extractor=evaluator_features.NAME, weights_path=evaluator_path,
                          isc_splits=isc_splits, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, seed=seed)
     out = {"is": fid["is_mean"], "is_std": fid["is_std"], "fid": fid["fid"], "kid": fid["kid_mean"],
            "kid_std": fid["kid_std"]}
-    for name, damsm in judges.items():
-        rp = judge_r_precision(damsm, images, rows, prepared, max_words=max_words, seed=seed,
-                               candidates=candidates, folds=folds)
+    for name, (damsm, pool) in judges.items():
+        rp = judge_r_precision(damsm, pool, images, rows, prepared, seed=seed, candidates=candidates, folds=folds)
         out[f"r_precision_{name}"], out[f"r_precision_{name}_std"] = rp["mean"], rp["std"]
     attrs = read_attributes(evaluator_training.load(evaluator_path), images, rows, prepared)
     out["attribute_accuracy"] = attrs["accuracy"]
