@@ -33,6 +33,7 @@ from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.train import gan
 from t2igan.train.damsm import DamsmSettings, build_encoders
+from t2igan.train.device import pick_device
 
 
 def _device_name(device: torch.device) -> str:
@@ -145,7 +146,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     args = ap.parse_args(argv)
 
-    device = gan.pick_device(args.device)
+    device = pick_device(args.device)
     rows = []
     for scale in args.scales:
         p = load_params(args.params, {"scale": scale})

@@ -20,13 +20,14 @@ from t2igan.data import cub
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import attention_figure, encode_rows, generate, sample_grid, sample_rows, write_set
 from t2igan.train import gan
+from t2igan.train.device import pick_device
 from t2igan.variants import REGISTRY
 
 
 def main(p, name: str):
     start = time.perf_counter()
     g = p.generate
-    device = gan.pick_device(p.train.device)
+    device = pick_device(p.train.device)
     prepared = Prepared(p.preprocess.out_dir)
     damsm = gan.FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
     model_dir, out, reports = Path(p.train.out_dir) / name, Path(g.out_dir) / name, Path("reports") / name

@@ -13,25 +13,13 @@ from t2igan.train import damsm
 NAMES = ("damsm", "evaluator_damsm")
 
 
-def settings(p, name: str) -> damsm.DamsmSettings:
-    d, sc = p.damsm, p.scale
-    return damsm.DamsmSettings(
-        backbone=sc.damsm_backbone, epochs=sc.damsm_epochs, batch_size=sc.damsm_batch_size,
-        image_size=sc.image_size, max_words=p.preprocess.max_words,
-        seed=p.seed + (d.evaluator_seed_offset if name == "evaluator_damsm" else 0),
-        lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
-        gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
-        inception_weights=d.inception_weights, workers=d.workers, cnn_input=sc.damsm_input,
-        dropout=sc.damsm_dropout)
-
-
 def main(p, name: str):
-    s = settings(p, name)
+    s = damsm.DamsmSettings.from_params(p, evaluator=name == "evaluator_damsm")
     prepared = Prepared(p.preprocess.out_dir)
     out_dir = Path(p.damsm.out_dir) / name
     reports = Path("reports") / name
     names = {f"{split}_{k}": f"{split}/{k}" for split in ("train", "val") for k in damsm.LOSS_TERMS}
-    history = damsm.train(prepared, out_dir, s,
+    history = damsm.train(prepared, out_dir, s, device=p.damsm.device,
                           live=lambda h: live.write_history(reports / "live", h, names))
     text, image = damsm.export(out_dir, s, len(prepared.vocab))
     rp = damsm.real_r_precision(text, image, prepared, s, candidates=p.damsm.r_precision_candidates,

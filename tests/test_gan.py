@@ -170,3 +170,16 @@ def test_gan_settings_from_params_follow_the_scale():
 def test_bce_helper_agrees_with_torch():
     x = torch.tensor([0.3, -2.0])
     assert torch.allclose(adv._bce(x, 1.0), F.binary_cross_entropy(torch.sigmoid(x), torch.ones(2)))
+
+
+def test_pick_device_names_the_param_in_its_errors():
+    from t2igan.errors import T2IGANError
+    from t2igan.train.device import pick_device
+
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(T2IGANError, match=r"damsm\.device is 'tpu'"):
+        pick_device("tpu", "damsm.device")
+    if not torch.cuda.is_available():
+        with pytest.raises(T2IGANError, match=r"train\.device is 'cuda' but no CUDA device"):
+            pick_device("cuda")

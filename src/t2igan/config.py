@@ -91,6 +91,7 @@ class DamsmConfig:
     cnn_width: int = _positive()
     inception_weights: str | None
     workers: int = field(metadata={"min": 0})
+    device: Literal["auto", "cpu", "cuda"]
     evaluator_seed_offset: int = _positive()
     r_precision_candidates: int = field(metadata={"min": 2})
     r_precision_folds: int = _positive()

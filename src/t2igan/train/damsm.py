@@ -25,6 +25,7 @@ from t2igan.losses.damsm import damsm_loss
 from t2igan.metrics.r_precision import r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
 from t2igan.train import checkpoint
+from t2igan.train.device import pick_device
 
 LOSS_TERMS = ("w0", "w1", "s0", "s1")
 
@@ -59,6 +60,19 @@ class DamsmSettings:
     inception_weights: str | None = None
     workers: int = 0
 
+    @classmethod
+    def from_params(cls, p, *, evaluator: bool = False) -> "DamsmSettings":
+        """The settings of stage pretrain_damsm (or, with ``evaluator``, of its twin evaluator_damsm)."""
+        d, sc = p.damsm, p.scale
+        return cls(
+            backbone=sc.damsm_backbone, epochs=sc.damsm_epochs, batch_size=sc.damsm_batch_size,
+            image_size=sc.image_size, max_words=p.preprocess.max_words,
+            seed=p.seed + (d.evaluator_seed_offset if evaluator else 0),
+            lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
+            gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
+            inception_weights=d.inception_weights, workers=d.workers, cnn_input=sc.damsm_input,
+            dropout=sc.damsm_dropout)
+
 
 def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -> tuple[TextEncoder, ImageEncoder]:
     torch.manual_seed(s.seed)
@@ -73,22 +87,33 @@ def learning_rate(s: DamsmSettings, epoch: int) -> float:
     return max(s.lr * s.lr_decay ** epoch, s.lr_min)
 
 
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def _epoch_loss(text, image, batch, s: DamsmSettings) -> dict[str, torch.Tensor]:
-    words, sentence = text(batch["captions"], batch["lengths"])
-    regions, code = image(to_branches(batch["images"], [s.image_size])[-1])
-    return damsm_loss(words, sentence, regions, code, batch["lengths"], batch["class_ids"],
+    dev = _device_of(text)
+    lengths = batch["lengths"].to(dev)
+    words, sentence = text(batch["captions"].to(dev), lengths)
+    regions, code = image(to_branches(batch["images"].to(dev, non_blocking=True), [s.image_size])[-1])
+    return damsm_loss(words, sentence, regions, code, lengths, batch["class_ids"].to(dev),
                       gamma1=s.gamma1, gamma2=s.gamma2, gamma3=s.gamma3)
 
 
-def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=None, progress: bool = True,
-          ) -> list[dict]:
+def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: str = "cpu", live=None,
+          progress: bool = True) -> list[dict]:
     """Train (or resume) into ``out_dir``; returns the per-epoch history.
 
-    ``live`` is an optional callback ``live(history)`` called after every checkpoint.
+    ``device`` (cpu | cuda | auto) is not part of the settings: a run may resume on another
+    device (only CPU runs are bit-reproducible).  ``live`` is an optional callback
+    ``live(history)`` called after every checkpoint.
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
+    dev = pick_device(device, "damsm.device")
     text, image = build_encoders(s, len(prepared.vocab))
+    text.to(dev)
+    image.to(dev)
     params = [p for p in list(text.parameters()) + list(image.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
     history: list[dict] = []
@@ -101,7 +126,7 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, live=Non
         print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
         text.load_state_dict(state["text"])
         image.load_state_dict(state["image"])
-        opt.load_state_dict(state["optimizer"])
+        opt.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
         history = state["history"]
     start_epoch = len(history)
 
@@ -180,16 +205,17 @@ def encode_split(text, image, prepared: Prepared, split: str, s: DamsmSettings, 
     """Codes of every image (centre crop) and of every caption (10 per image) of a split."""
     text.eval()
     image.eval()
+    dev = _device_of(text)
     ds = TextImageDataset(prepared, split, image_size=s.image_size, branches=1, max_words=s.max_words,
                           train=False, seed=s.seed)
     image_codes, sentence_codes = [], []
     loader = DataLoader(ds, batch_size=batch_size, collate_fn=collate, num_workers=s.workers)
     for batch in loader:
-        _, sent = text(batch["captions"], batch["lengths"])
-        sentence_codes.append(sent)
+        _, sent = text(batch["captions"].to(dev), batch["lengths"].to(dev))
+        sentence_codes.append(sent.cpu())
         first = (batch["caption_rows"] % 10) == 0  # one image pass per image, at its caption 0
         if first.any():
-            image_codes.append(image(to_branches(batch["images"][first], [s.image_size])[-1])[1])
+            image_codes.append(image(to_branches(batch["images"][first].to(dev), [s.image_size])[-1])[1].cpu())
     rows = prepared.split_indices(split)
     return torch.cat(image_codes), torch.cat(sentence_codes), prepared.index["class_ids"][rows]
 

@@ -34,6 +34,7 @@ from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
 from t2igan.train import checkpoint
 from t2igan.train.damsm import load_encoders
+from t2igan.train.device import pick_device
 from t2igan.variants import REGISTRY, Batch, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -91,14 +92,6 @@ class GanSettings:
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, gamma1=d.gamma1, gamma2=d.gamma2,
             gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
             sample_captions=t.sample_captions, workers=t.workers, device=t.device, compile=t.compile)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 class FrozenDamsm:
