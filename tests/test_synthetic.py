@@ -309,3 +309,31 @@ def test_captions_only_name_present_attributes():
         for text, ids in caps:
             assert ids and set(ids) <= present
             assert 8 <= captions.word_count(text) <= 25
+
+
+def test_attribute_share_counts_species_prototypes():
+    sp = species.make_all_species(3, 40)
+    share = species.attribute_share(sp)
+    for a in list(share)[:20]:
+        assert share[a] == sum(a in species.present_attributes(t) for t in sp) / 40
+    assert all(0 < v <= 1 for v in share.values())
+
+
+def test_rare_attributes_are_named_more_often_than_common_ones():
+    facts = [captions.Fact("a", "colour", attrs=[1]), captions.Fact("b", "colour", attrs=[2], weight=2.0),
+             captions.Fact("c", "size", attrs=[])]
+    share = {1: 0.5, 2: 0.01}
+    # salience / max(share, MIN_SHARE); a fact naming no attribute counts as common as can be
+    np.testing.assert_allclose(captions.fact_weights(facts, share), [2.0, 2.0 / captions.MIN_SHARE, 1.0])
+    np.testing.assert_allclose(captions.fact_weights(facts, None), [1.0, 2.0, 1.0])
+    sp = species.make_all_species(3, 40)
+    share = species.attribute_share(sp)
+    named_with, named_without = [], []
+    for i in range(60):
+        ind = species.make_individual(sp[i % 40], np.random.default_rng([3, 1, i]))
+        groups = species.attribute_groups(ind)
+        for out, sh in ((named_with, share), (named_without, None)):
+            for _, ids in captions.make_captions(ind, groups, np.random.default_rng(i), share=sh):
+                out.extend(ids)
+    mean_share = lambda ids: np.mean([share.get(a, 0.0) for a in ids])  # noqa: E731
+    assert mean_share(named_with) < 0.8 * mean_share(named_without)

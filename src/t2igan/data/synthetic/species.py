@@ -552,6 +552,15 @@ def present_attributes(t: dict[str, Any], visible: dict[str, bool] | None = None
     return ids
 
 
+def attribute_share(species: list[dict[str, Any]]) -> dict[int, float]:
+    """Attribute id -> the share of species prototypes that have it (all parts visible)."""
+    counts: dict[int, int] = {}
+    for t in species:
+        for a in present_attributes(t):
+            counts[a] = counts.get(a, 0) + 1
+    return {a: c / len(species) for a, c in counts.items()}
+
+
 # ---------------------------------------------------------------------------------------
 # Names
 # ---------------------------------------------------------------------------------------
@@ -629,6 +638,7 @@ __all__ = [
     "PLANS",
     "RESAMPLE_P",
     "attribute_groups",
+    "attribute_share",
     "make_all_species",
     "make_individual",
     "make_species",

@@ -24,7 +24,7 @@ from ...io import write_text
 from ..cub_schema import ATTRIBUTE_GROUPS, ATTRIBUTE_NAMES, CERTAINTY_NAMES, N_ATTRIBUTES, PART_NAMES, attribute_id
 from . import captions as capmod
 from . import draw
-from .species import attribute_groups, make_all_species, make_individual
+from .species import attribute_groups, attribute_share, make_all_species, make_individual
 
 JPEG_QUALITY = 90
 CHUNK = 24
@@ -42,6 +42,7 @@ _STATE: dict[str, Any] = {}
 
 def _init_worker(species: list[dict[str, Any]], seed: int, root: str) -> None:
     _STATE["species"] = species
+    _STATE["share"] = attribute_share(species)
     _STATE["seed"] = seed
     _STATE["root"] = Path(root)
 
@@ -110,7 +111,7 @@ def render_one(image_id: int, class_index: int, rel: str) -> dict[str, Any]:
     for g, values in groups.items():
         for v in values:
             present.add(attribute_id(f"{g}::{v}"))
-    caps = capmod.make_captions(ind, groups, rng, n=10)
+    caps = capmod.make_captions(ind, groups, rng, n=10, share=_STATE["share"])
     attr_text = _attribute_lines(image_id, present, set(groups), rng)
 
     img_path = root / "CUB_200_2011" / "images" / f"{rel}.jpg"
