@@ -48,7 +48,9 @@ def main(p, name: str):
     snap_rows = snap_images * cub.N_CAPTIONS + rng.integers(cub.N_CAPTIONS, size=len(snap_images))
     for old in out.glob("epoch_*"):  # sets of snapshots that no longer exist
         shutil.rmtree(old)
-    snapshots = sorted((model_dir / "snapshots").glob("epoch_*.pt"))
+    epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
+    snapshots = [model_dir / "snapshots" / f"epoch_{e:04d}.pt" for e in epochs]
+    gan.missing_snapshots(snapshots, epochs, "kept generator", f"dvc repro train@{name}")
     for path in snapshots:
         snap_variant, snap_G, snap_epoch = gan.load_generator(path, damsm, device)
         write_set(out / path.stem, snap_variant, snap_G, damsm, prepared, snap_rows, max_words=s.max_words,

@@ -63,10 +63,13 @@ def main(p, name: str):
               "untrained": score_set(floor, rows, real=real, **common)}
 
     curves = []
-    for path in sorted(sets.glob("epoch_*")):
-        snap_images, snap_rows = _load_set(path)
+    epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
+    snapshot_sets = [sets / f"epoch_{e:04d}" / "images.npy" for e in epochs]
+    gan.missing_snapshots(snapshot_sets, epochs, "generated snapshot set", f"dvc repro generate@{name}")
+    for epoch, path in zip(epochs, snapshot_sets):
+        snap_images, snap_rows = _load_set(path.parent)
         s = score_set(np.asarray(snap_images), snap_rows, real=real, **common)
-        curves.append({"epoch": int(path.name.split("_")[1]), **{k: s[k] for k in CURVES}})
+        curves.append({"epoch": epoch, **{k: s[k] for k in CURVES}})
     io.write_json(reports / "scores.json", {**scores, "seconds": stage.elapsed(start)})
     io.write_json(reports / "score_epochs.json", curves)
     _plot(curves, scores, reports / "score_epochs.png", name)

@@ -183,3 +183,16 @@ def test_pick_device_names_the_param_in_its_errors():
     if not torch.cuda.is_available():
         with pytest.raises(T2IGANError, match=r"train\.device is 'cuda' but no CUDA device"):
             pick_device("cuda")
+
+
+def test_snapshot_epochs_and_a_missing_snapshot_named(tmp_path):
+    assert gan.snapshot_epochs(3, 1) == [1, 2, 3]
+    assert gan.snapshot_epochs(10, 4) == [4, 8, 10]  # the last epoch always
+    assert gan.snapshot_epochs(2, 5) == [2]
+    paths = [tmp_path / f"epoch_{e:04d}.pt" for e in (1, 2, 3)]
+    for path in paths[::2]:
+        path.write_bytes(b"x")
+    gan.missing_snapshots(paths[::2], [1, 3], "kept generator", "dvc repro train@attngan")  # all there
+    with pytest.raises(gan.TrainingError, match=r"epoch_0002\.pt: no kept generator for epoch 2 \(1 of 3 missing\)"
+                                                 r".*epochs \[1, 2, 3\].*dvc repro train@attngan"):
+        gan.missing_snapshots(paths, [1, 2, 3], "kept generator", "dvc repro train@attngan")

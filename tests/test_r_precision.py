@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from t2igan.metrics.r_precision import r_precision, sample_negatives
+from t2igan.metrics.r_precision import oracle_r_precision, r_precision, sample_negatives
 
 
 def test_perfect_encoders_score_one_and_random_about_chance():
@@ -38,3 +38,22 @@ def test_negatives_come_from_other_classes():
     assert neg.shape == (4, 50) and (pool[neg] != item[:, None]).all()
     with pytest.raises(ValueError, match="no negatives"):
         sample_negatives(np.array([3]), np.array([3, 3]), 5, rng)
+
+
+def test_oracle_counts_wholly_true_negatives_as_ties():
+    # 4 classes x 5 captions; attribute c is true of the images of class c and of nothing else.
+    # Captions of classes 0-2 name their class's attribute; captions of class 3 name nothing, so
+    # they are true of every image: as negatives they tie, while as true captions nothing else
+    # is true of a class-3 image (other captions name attributes it lacks).
+    classes = np.repeat(np.arange(4), 5)
+    attrs = np.zeros((20, 4), bool)
+    attrs[np.arange(20), classes] = True
+    named = [np.array([c]) if c < 3 else np.array([], np.int64) for c in classes]
+    res = oracle_r_precision(attrs, classes, named, candidates=4, folds=2, seed=0)
+    negatives = sample_negatives(classes, classes, 3, np.random.default_rng(0))  # the draw it makes
+    ties = np.where(classes < 3, (classes[negatives] == 3).sum(1), 0)
+    fold_mean = lambda v: np.mean([f.mean() for f in np.array_split(v, 2)])  # noqa: E731
+    assert res["strict"] == pytest.approx(fold_mean(ties == 0))
+    assert res["random_ties"] == pytest.approx(fold_mean(1.0 / (1 + ties)))
+    assert res["consistent_negatives"] == pytest.approx(ties.mean()) and res["facts_per_caption"] == 0.75
+    assert 0 < res["strict"] < res["random_ties"] < 1

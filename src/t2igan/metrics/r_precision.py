@@ -59,3 +59,33 @@ def r_precision(image_codes: torch.Tensor, true_codes: torch.Tensor, item_class:
         hits[s:e] = (true_score[:, None] > neg_score).all(dim=1).numpy()
     per_fold = [float(f.mean()) for f in np.array_split(hits, folds)]
     return RPrecision(float(np.mean(per_fold)), float(np.std(per_fold)), per_fold, len(img), candidates)
+
+
+def oracle_r_precision(image_attributes: np.ndarray, item_class: np.ndarray, named: list[np.ndarray], *,
+                       candidates: int = 100, folds: int = 10, seed: int = 0, chunk: int = 1024) -> dict:
+    """The R-precision a judge knowing every true attribute would reach: the ceiling set by the captions.
+
+    Item i is caption i (``named[i]``: the 0-based attribute columns it names) of an image with
+    attributes ``image_attributes[i]`` (bool [M, A]).  The judge scores a caption 1 when all it
+    names is true of the image, else 0.  Negatives are drawn as :func:`r_precision` draws them
+    (the other items' captions, other classes, same seed), so a negative that happens to be
+    wholly true of the image ties with the true caption: ``strict`` counts ties as misses,
+    ``random_ties`` is the expected hit rate when they are broken at random.
+    """
+    if len(named) != len(image_attributes) or len(named) < folds:
+        raise ValueError(f"{len(named)} captions for {len(image_attributes)} images; need equal counts >= {folds}")
+    rng = np.random.default_rng(seed)
+    negatives = sample_negatives(np.asarray(item_class), np.asarray(item_class), candidates - 1, rng)
+    says = np.zeros(image_attributes.shape, np.float32)
+    for i, cols in enumerate(named):
+        says[i, cols] = 1.0
+    says_t, false_t = torch.from_numpy(says), torch.from_numpy(~np.asarray(image_attributes, bool)).float()
+    ties = np.zeros(len(named), np.int64)
+    for s in range(0, len(named), chunk):
+        e = min(s + chunk, len(named))
+        wrong = torch.einsum("mka,ma->mk", says_t[torch.from_numpy(negatives[s:e])], false_t[s:e])
+        ties[s:e] = (wrong == 0).sum(dim=1).numpy()
+    per_fold = lambda v: [float(f.mean()) for f in np.array_split(v, folds)]  # noqa: E731
+    return {"strict": float(np.mean(per_fold(ties == 0))), "random_ties": float(np.mean(per_fold(1.0 / (1 + ties)))),
+            "consistent_negatives": float(ties.mean()), "facts_per_caption": float(np.mean([len(c) for c in named])),
+            "n": len(named), "candidates": candidates}

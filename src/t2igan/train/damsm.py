@@ -22,7 +22,7 @@ from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import damsm_loss
-from t2igan.metrics.r_precision import r_precision
+from t2igan.metrics.r_precision import oracle_r_precision, r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
 from t2igan.train import checkpoint
 from t2igan.train.device import pick_device
@@ -233,6 +233,18 @@ def real_r_precision(text, image, prepared: Prepared, s: DamsmSettings, *, candi
     shuffled = r_precision(per_caption_image, sentence_codes[perm], caption_class, sentence_codes, caption_class,
                            candidates=candidates, folds=folds, seed=seed)
     return {"real": real.as_dict(), "shuffled": shuffled.as_dict(), "images": n_img}
+
+
+def caption_ceiling(prepared: Prepared, *, candidates: int = 100, folds: int = 10, seed: int = 0) -> dict | None:
+    """Oracle R-precision of the test captions (see ``oracle_r_precision``); None without caption attribute ids."""
+    rows = prepared.split_indices("test")
+    caption_rows = (rows[:, None] * 10 + np.arange(10)).ravel()
+    named = [prepared.caption_attributes(int(r)).astype(np.int64) - 1 for r in caption_rows]
+    if not any(len(n) for n in named):
+        return None  # CUB as downloaded: no caption_attributes.txt
+    images = np.repeat(rows, 10)
+    return oracle_r_precision(prepared.index["attributes"][images].astype(bool), prepared.index["class_ids"][images],
+                              named, candidates=candidates, folds=folds, seed=seed)
 
 
 def export(out_dir: str | Path, s: DamsmSettings, vocab_size: int) -> tuple[TextEncoder, ImageEncoder]:

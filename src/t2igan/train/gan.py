@@ -21,7 +21,6 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
@@ -280,7 +279,7 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
         checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
                                     **trainer.state()})
         last = epoch + 1 == s.epochs
-        if (epoch + 1) % s.snapshot_every == 0 or last:
+        if epoch + 1 in snapshot_epochs(s.epochs, s.snapshot_every):
             save_generator(out_dir / "snapshots" / f"epoch_{epoch + 1:04d}.pt", trainer.G_ema, s, epoch + 1)
         if samples_dir is not None and ((epoch + 1) % s.sample_every == 0 or last):
             from t2igan.generate import sample_grid  # the report side; not needed for training itself
@@ -306,6 +305,21 @@ def _check_finite(sums: dict[str, torch.Tensor], epoch: int, step: int, ckpt_pat
                             f"The last good checkpoint ({last}) is kept at {ckpt_path}")
 
 
+def snapshot_epochs(epochs: int, every: int) -> list[int]:
+    """The epochs whose EMA generator is kept as a snapshot: every ``every``-th, and the last."""
+    return sorted({*range(every, epochs + 1, every), epochs})
+
+
+def missing_snapshots(paths: list[Path], epochs: list[int], what: str, remedy: str) -> None:
+    """Raise, naming the first missing file, when a snapshot (or its generated set) is absent."""
+    missing = [(e, path) for e, path in zip(epochs, paths) if not path.exists()]
+    if missing:
+        e, path = missing[0]
+        raise TrainingError(f"{path}: no {what} for epoch {e} ({len(missing)} of {len(epochs)} missing); the params "
+                            f"keep snapshots at epochs {epochs} (train.snapshot_every and the scale's gan_epochs). "
+                            f"Run `{remedy}`")
+
+
 def save_generator(path: Path, G_ema: nn.Module, s: GanSettings, epoch: int) -> None:
     checkpoint.save(path, {"state": G_ema.state_dict(), "settings": asdict(s), "epoch": epoch})
 
@@ -321,6 +335,3 @@ def load_generator(path: str | Path, damsm: FrozenDamsm, device: torch.device) -
     G.load_state_dict(state["state"])
     return variant, G.to(device).eval(), state["epoch"]
 
-
-def fixed_noise(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng([seed, 31337]).standard_normal((n, z_dim)).astype(np.float32))
