@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from t2igan.data import cub
-from t2igan.data.dataset import to_branches
+from t2igan.data.dataset import centre_crops, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import encode_rows
 from t2igan.metrics import evaluator_features, fidelity
@@ -22,9 +22,7 @@ from t2igan.train import evaluator as evaluator_training
 
 def real_crops(prepared: Prepared, size: int) -> np.ndarray:
     """The test images, centre-cropped to ``size``: uint8 [N_test, size, size, 3]."""
-    margin = (int(prepared.meta["stored_size"]) - size) // 2
-    rows = prepared.split_indices("test")
-    return np.asarray(prepared.images[rows])[:, margin:margin + size, margin:margin + size]
+    return centre_crops(prepared, prepared.split_indices("test"), size)
 
 
 def test_caption_rows(prepared: Prepared) -> np.ndarray:

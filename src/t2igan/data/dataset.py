@@ -36,6 +36,28 @@ class Sample:
     caption_row: int            # 10 * image + k
 
 
+def crop(stored: np.ndarray, size: int, rng: np.random.Generator | None) -> torch.Tensor:
+    """One prepared crop [S, S, 3] -> uint8 [3, size, size]: at a random offset and randomly
+    flipped (``rng``), or the centre (``rng`` None)."""
+    margin = stored.shape[0] - size
+    if rng is not None:
+        y, x = (int(v) for v in rng.integers(0, margin + 1, size=2))
+        flip = bool(rng.integers(2))
+    else:
+        y = x = margin // 2
+        flip = False
+    patch = stored[y:y + size, x:x + size]
+    if flip:
+        patch = patch[:, ::-1]
+    return torch.from_numpy(np.array(patch)).permute(2, 0, 1)  # a copy: the memory map is read-only
+
+
+def centre_crops(prepared: Prepared, rows: np.ndarray, size: int) -> np.ndarray:
+    """The centre crops of ``rows`` as one writable uint8 array [N, size, size, 3]."""
+    margin = (int(prepared.meta["stored_size"]) - size) // 2
+    return np.asarray(prepared.images[np.asarray(rows), margin:margin + size, margin:margin + size])  # a copy
+
+
 class TextImageDataset(Dataset):
     """Images of one split with captions.
 
@@ -71,22 +93,9 @@ class TextImageDataset(Dataset):
             image, k = int(self.rows[item // cub.N_CAPTIONS]), item % cub.N_CAPTIONS
         row = image * cub.N_CAPTIONS + k
         caption, length = text.select_words(self.data.caption_ids(row), self.max_words, rng)
-        pixels = self._crop(np.asarray(self.data.images[image]), rng)
+        pixels = crop(self.data.images[image], self.sizes[-1], rng if self.train else None)
         return Sample(pixels, torch.from_numpy(caption), length,
                       int(self.data.index["class_ids"][image]), image, row)
-
-    def _crop(self, crop: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        size, margin = self.sizes[-1], self.stored - self.sizes[-1]
-        if self.train:
-            y, x = (int(v) for v in rng.integers(0, margin + 1, size=2))
-            flip = bool(rng.integers(2))
-        else:
-            y = x = margin // 2
-            flip = False
-        patch = crop[y:y + size, x:x + size]
-        if flip:
-            patch = patch[:, ::-1]
-        return torch.from_numpy(np.array(patch)).permute(2, 0, 1)  # a copy: the memory map is read-only
 
 
 def to_branches(images: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from t2igan.data import cub
-from t2igan.data.dataset import to_branches
+from t2igan.data.dataset import centre_crops, crop, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
@@ -57,7 +57,6 @@ class CropDataset(Dataset):
 
     def __init__(self, prepared: Prepared, rows: np.ndarray, size: int, train: bool, seed: int):
         self.data, self.rows, self.size, self.train, self.seed = prepared, rows, size, train, seed
-        self.margin = int(prepared.meta["stored_size"]) - size
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -65,17 +64,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, item: int):
         row = int(self.rows[item])
-        if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, item])
-            y, x = (int(v) for v in rng.integers(0, self.margin + 1, size=2))
-            flip = bool(rng.integers(2))
-        else:
-            y = x = self.margin // 2
-            flip = False
-        patch = np.asarray(self.data.images[row])[y:y + self.size, x:x + self.size]
-        if flip:
-            patch = patch[:, ::-1]
-        return torch.from_numpy(np.array(patch)).permute(2, 0, 1), row
+        rng = np.random.default_rng([self.seed, self.epoch, item]) if self.train else None
+        return crop(self.data.images[row], self.size, rng), row
 
 
 def _loss(model, images, rows, prepared):
@@ -136,7 +126,7 @@ def predict(model: Evaluator, images: np.ndarray, batch_size: int = 256) -> dict
     model.eval()
     out: dict[str, list] = {"features": [], "species": [], "attributes": []}
     for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size])).permute(0, 3, 1, 2)
+        x = torch.from_numpy(np.array(images[start:start + batch_size])).permute(0, 3, 1, 2)  # writable copy
         for key, value in zip(out, model(to_branches(x, [x.shape[-1]])[-1])):
             out[key].append(value.numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -145,9 +135,7 @@ def predict(model: Evaluator, images: np.ndarray, batch_size: int = 256) -> dict
 def held_out_accuracy(model: Evaluator, prepared: Prepared, s: EvaluatorSettings) -> dict:
     """Species top-1 and attribute reading (each held-out image against its 10 captions)."""
     rows = np.flatnonzero(holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
-    margin = (int(prepared.meta["stored_size"]) - s.image_size) // 2
-    crops = np.asarray(prepared.images[rows])[:, margin:margin + s.image_size, margin:margin + s.image_size]
-    pred = predict(model, crops)
+    pred = predict(model, centre_crops(prepared, rows, s.image_size))
     species = float((pred["species"].argmax(1) + 1 == prepared.index["class_ids"][rows]).mean())
     groups = attribute_groups(prepared.meta["attribute_names"])
     caption_rows = (rows[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel()
