@@ -194,9 +194,16 @@ class Generator(nn.Module):
         self.z_dim = z_dim
         self.image_sizes = [base_size * 2 ** i for i in range(branches)]
         self.ca = CondAugment(embed_dim, c_dim)
-        self.f0 = InitStage(gf_dim, z_dim, c_dim, base_size)
-        self.stages = nn.ModuleList(NextStage(gf_dim, embed_dim, r_num) for _ in range(branches - 1))
+        self.f0 = self.init_stage(gf_dim, z_dim, c_dim, base_size)
+        self.stages = nn.ModuleList(self.next_stage(gf_dim, embed_dim, r_num) for _ in range(branches - 1))
         self.to_rgb = nn.ModuleList(nn.Sequential(conv3x3(gf_dim, 3), nn.Tanh()) for _ in range(branches))
+
+    # a variant with other F_0 / F_i (DualAttnGAN) overrides these two and keeps the rest
+    def init_stage(self, gf_dim: int, z_dim: int, c_dim: int, base_size: int) -> nn.Module:
+        return InitStage(gf_dim, z_dim, c_dim, base_size)
+
+    def next_stage(self, gf_dim: int, embed_dim: int, r_num: int) -> nn.Module:
+        return NextStage(gf_dim, embed_dim, r_num)
 
     def forward(self, z: torch.Tensor, sentence: torch.Tensor, words: torch.Tensor | None,
                 pad_mask: torch.Tensor | None = None, *, noise: bool = True, eps: torch.Tensor | None = None):
