@@ -48,7 +48,9 @@ def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int) -> dict:
     captions = torch.randint(1, vocab, (n, s.max_words), generator=g)
     captions[torch.arange(s.max_words)[None, :] >= lengths[:, None]] = 0
     return {"images": torch.randint(0, 256, (n, 3, s.image_size, s.image_size), dtype=torch.uint8, generator=g),
-            "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g)}
+            "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g),
+            # 50 x 50 reference patches: used by the variants that take one (RaGAN), ignored by the others
+            "references": torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g)}
 
 
 def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: int, steps: int, warmup: int,
@@ -58,15 +60,15 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
     if not use_damsm:
         lam = 0.0
         variant.s = dataclasses.replace(variant.s, lam=lam)
-        variant.damsm_terms = lambda batch, image: (torch.zeros((), device=device),) * 2
+        variant.damsm_terms = lambda batch, regions, code: (torch.zeros((), device=device),) * 2
     raw = _random_raw(s, vocab, s.batch_size, 0)
     timer = gan.PhaseTimer(device)
     if hasattr(variant, "damsm_terms") and use_damsm:
         inner = variant.damsm_terms
 
-        def timed(batch, image):
+        def timed(batch, regions, code):
             with timer("DAMSM loss (inside the G step)"):
-                return inner(batch, image)
+                return inner(batch, regions, code)
 
         variant.damsm_terms = timed
     for i in range(warmup + steps):
@@ -88,7 +90,7 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
 
 @torch.no_grad()
 def bench_generation(s: gan.GanSettings, damsm, device, vocab: int, batches: int, batch_size: int) -> float:
-    variant = gan.REGISTRY[s.variant](s, damsm)
+    variant = gan.make_variant(s, damsm)
     G, _ = variant.build()
     G = G.to(device).eval()
     raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1)

@@ -6,6 +6,11 @@ Writes data/generated/<variant>/final (one image per test caption, ``generate_pa
 times over the test set) and data/generated/<variant>/epoch_NNNN (``snapshot_images`` images
 from each kept snapshot, for metric-vs-epoch curves), a grid of samples with their captions
 and word-attention maps for a few fixed captions in reports/<variant>/.
+
+A variant that takes a reference patch (RaGAN) gets each caption's patch of ``crop_refs``, and
+also writes final_black: the same captions and noise with an all-black reference (the thesis's
+ablation: does the output change when the reference carries nothing?), and reference-attention
+maps beside the word-attention ones.
 """
 import dataclasses
 import shutil
@@ -18,10 +23,17 @@ import numpy as np
 from t2igan import io, stage
 from t2igan.data import cub
 from t2igan.data.preprocess import Prepared
-from t2igan.generate import attention_figure, encode_rows, generate, sample_grid, sample_rows, write_set
+from t2igan.generate import (
+    attention_figure,
+    encode_rows,
+    generate,
+    reference_attention_figure,
+    sample_grid,
+    sample_rows,
+    write_set,
+)
 from t2igan.train import gan
 from t2igan.train.device import pick_device
-from t2igan.variants import REGISTRY
 
 
 def main(p, name: str):
@@ -37,10 +49,18 @@ def main(p, name: str):
     test_images = prepared.split_indices("test")
     all_captions = (test_images[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel()
     rows = np.tile(all_captions, p.scale.generate_passes)
+    references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
+    patches = references.for_rows(rows) if references else None
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes})
+              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes},
+              references=patches)
     final_rate = len(rows) / (time.perf_counter() - t)
+    if references:
+        black = np.broadcast_to(np.zeros_like(patches[:1]), patches.shape)  # one black patch, seen N times
+        write_set(out / "final_black", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
+                  batch_size=g.batch_size, references=black,
+                  meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes, "reference": "black"})
 
     # one caption per test image for the snapshots: fewer images, the same for every epoch
     rng = np.random.default_rng([p.seed, 5])
@@ -55,18 +75,24 @@ def main(p, name: str):
         snap_variant, snap_G, snap_epoch = gan.load_generator(path, damsm, device)
         write_set(out / path.stem, snap_variant, snap_G, damsm, prepared, snap_rows, max_words=s.max_words,
                   seed=p.seed, batch_size=g.batch_size, meta={"variant": name, "epoch": snap_epoch},
-                  progress=False)
+                  progress=False, references=references.for_rows(snap_rows) if references else None)
 
-    sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png")
+    sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png",
+                references=references)
     attention_rows = sample_rows(prepared, g.attention_captions)
-    images, maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words, seed=p.seed,
-                            attention=True)
+    attention_patches = references.for_rows(attention_rows) if references else None
+    images, maps, ref_maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words,
+                                      seed=p.seed, attention=True, references=attention_patches)
     if maps is not None:
         captions, lengths = encode_rows(prepared, attention_rows, s.max_words, p.seed)  # the words G saw
         for k in range(len(attention_rows)):
             words = [prepared.vocab[int(i)] for i in captions[k, :lengths[k]]]
             attention_figure(images[k], maps[k][:len(words)], words, reports / "attention" / f"caption_{k}.png",
                              caption=" ".join(words))
+    if ref_maps is not None:
+        for k in range(len(attention_rows)):
+            reference_attention_figure(images[k], attention_patches[k], ref_maps[k],
+                                       reports / "attention" / f"reference_{k}.png")
     io.write_json(reports / "generate.json", {
         "images": int(len(rows)), "passes": p.scale.generate_passes, "epoch": epoch,
         "snapshots": [path.stem for path in snapshots], "snapshot_images": int(len(snap_rows)),
@@ -75,6 +101,6 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in REGISTRY:
-        sys.exit(f"usage: python stages/generate.py {{{'|'.join(REGISTRY)}}}")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/generate.py NAME  (a key of `variants` in params.yaml)")
+    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))

@@ -6,6 +6,13 @@ reports/<variant>/scores.json: the final set, and two reference rows scored the 
 the same captions: `real` (each caption's own real test image: the ceiling) and `untrained`
 (a freshly initialised generator: the floor).  reports/<variant>/score_epochs.json: the
 scores of every snapshot set (one caption per test image), for curves over epochs.
+
+A variant that takes a reference (RaGAN) also gets, per row, `reference_similarity` (RaGAN's
+similarity of each image to its caption's patch, through the evaluator DAMSM's image encoder,
+not the generator's judge), and a `black_reference` row: the same captions and noise generated
+with an all-black reference, its similarity measured against the patch it did not see.  The final
+row adds `reference_similarity_shuffled` (each image against another row's patch: chance) and
+`black_reference_change` (mean absolute pixel difference to the black-reference images, 0..1).
 """
 import sys
 import time
@@ -22,9 +29,8 @@ from t2igan import io, stage  # noqa: E402
 from t2igan.data import cub  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.generate import generate  # noqa: E402
-from t2igan.score import caption_pool, real_crops, score_set  # noqa: E402
+from t2igan.score import caption_pool, mean_abs_difference, real_crops, reference_similarity, score_set  # noqa: E402
 from t2igan.train import gan  # noqa: E402
-from t2igan.variants import REGISTRY  # noqa: E402
 
 CURVES = ("is", "fid", "kid", "r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
 
@@ -39,7 +45,7 @@ def main(p, name: str):
     start = time.perf_counter()
     device = torch.device("cpu")
     prepared = Prepared(p.preprocess.out_dir)
-    models, sets, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
+    models, sets_dir, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
     damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in ("damsm", "evaluator_damsm")}
     judges = {j: (d, caption_pool(d, prepared, max_words=p.preprocess.max_words, seed=p.seed))
               for j, d in damsms.items()}
@@ -51,20 +57,30 @@ def main(p, name: str):
     real = real_crops(prepared, p.scale.image_size)
     test_position = {int(r): i for i, r in enumerate(prepared.split_indices("test"))}
 
-    images, rows = _load_set(sets / "final")
+    images, rows = _load_set(sets_dir / "final")
     rows_real = real[[test_position[int(r) // cub.N_CAPTIONS] for r in rows]]
     variant, _, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
+    references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
+    patches = references.for_rows(rows) if references else None
     torch.manual_seed(p.seed)
     untrained, _ = variant.build()
     floor = generate(variant, untrained.eval(), damsms["damsm"], prepared, rows, max_words=p.preprocess.max_words,
-                     seed=p.seed, batch_size=p.generate.batch_size)
-    scores = {"final": score_set(np.asarray(images), rows, real=real, **common),
-              "real": score_set(rows_real, rows, real=real, **common),
-              "untrained": score_set(floor, rows, real=real, **common)}
+                     seed=p.seed, batch_size=p.generate.batch_size, references=patches)
+    sets = {"final": np.asarray(images), "real": rows_real, "untrained": floor}
+    if references:
+        sets["black_reference"] = np.asarray(_load_set(sets_dir / "final_black")[0])
+    scores = {k: score_set(x, rows, real=real, **common) for k, x in sets.items()}
+    if references:
+        judge = damsms["evaluator_damsm"]
+        for k, x in sets.items():
+            scores[k]["reference_similarity"] = reference_similarity(judge, x, patches)
+        shuffled = patches[np.random.default_rng([p.seed, 11]).permutation(len(patches))]
+        scores["final"]["reference_similarity_shuffled"] = reference_similarity(judge, sets["final"], shuffled)
+        scores["final"]["black_reference_change"] = mean_abs_difference(sets["final"], sets["black_reference"])
 
     curves = []
     epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
-    snapshot_sets = [sets / f"epoch_{e:04d}" / "images.npy" for e in epochs]
+    snapshot_sets = [sets_dir / f"epoch_{e:04d}" / "images.npy" for e in epochs]
     gan.missing_snapshots(snapshot_sets, epochs, "generated snapshot set", f"dvc repro generate@{name}")
     for epoch, path in zip(epochs, snapshot_sets):
         snap_images, snap_rows = _load_set(path.parent)
@@ -92,6 +108,6 @@ def _plot(curves: list[dict], scores: dict, path: Path, name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in REGISTRY:
-        sys.exit(f"usage: python stages/score.py {{{'|'.join(REGISTRY)}}}")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/score.py NAME  (a key of `variants` in params.yaml)")
+    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))

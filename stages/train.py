@@ -8,7 +8,6 @@ from pathlib import Path
 from t2igan import io, live, stage
 from t2igan.data.preprocess import Prepared
 from t2igan.train import gan
-from t2igan.variants import REGISTRY
 
 
 def log_names(row: dict) -> dict[str, str]:
@@ -20,7 +19,8 @@ def main(p, variant: str):
     s = gan.GanSettings.from_params(p, variant)
     reports = Path("reports") / variant
     history = gan.train(Prepared(p.preprocess.out_dir), Path(p.damsm.out_dir) / "damsm",
-                        Path(p.train.out_dir) / variant, s, samples_dir=reports / "samples",
+                        Path(p.train.out_dir) / variant, s, refs_dir=p.crop_refs.out_dir,
+                        samples_dir=reports / "samples",
                         live=lambda h: live.write_history(reports / "live", h, log_names(h[-1])))
     last = history[-1]
     io.write_json(reports / "train.json", {
@@ -32,6 +32,6 @@ def main(p, variant: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in REGISTRY:
-        sys.exit(f"usage: python stages/train.py {{{'|'.join(REGISTRY)}}}")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/train.py NAME  (a key of `variants` in params.yaml)")
+    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))

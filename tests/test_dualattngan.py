@@ -113,16 +113,17 @@ def test_generator_shapes(full, branches, base):
 def test_spectral_norm_on_every_layer_of_the_full_variant_only():
     from types import SimpleNamespace
 
-    from t2igan.variants.dualattngan import DualAttnGAN, DualAttnGANReduced
+    from t2igan.variants.dualattngan import DualAttnGAN
 
-    s = SimpleNamespace(gf_dim=4, df_dim=4, z_dim=100, c_dim=100, r_num=1, sizes=[32, 64])
-    for cls, expect in ((DualAttnGAN, True), (DualAttnGANReduced, False)):
+    for full in (False, True):
+        s = SimpleNamespace(gf_dim=4, df_dim=4, z_dim=100, c_dim=100, r_num=1, sizes=[32, 64],
+                            options={"full": full})
         torch.manual_seed(0)
-        G, Ds = cls(s, damsm=None).build()
+        G, Ds = DualAttnGAN(s, damsm=None).build()
         layers = [m for net in (G, Ds) for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
-        assert layers and all(hasattr(m, "parametrizations") == expect for m in layers)
+        assert layers and all(hasattr(m, "parametrizations") == full for m in layers)
     torch.manual_seed(0)
-    G, _ = DualAttnGAN(s, damsm=None).build()
+    G, _ = DualAttnGAN(s, damsm=None).build()  # s: the last one, full = True
     G.train()
     z, sentence, words, mask = _inputs(B=4)
     for _ in range(30):                                  # power iterations run in training forwards

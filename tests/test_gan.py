@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from t2igan.config import load_params
 from t2igan.data.preprocess import Prepared, preprocess
+from t2igan.data.refs import crop_refs
 from t2igan.errors import ConfigError
 from t2igan.generate import encode_rows, generate, sample_rows, write_set
 from t2igan.losses import attngan as adv
@@ -63,8 +64,8 @@ def test_ema_update_is_a_lerp_and_copies_buffers():
 # ---------------------------------------------------------------- a tiny end-to-end setting
 
 def _settings(**kw) -> gan.GanSettings:
-    base = dict(variant="attngan", epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4, df_dim=4,
-                max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
+    base = dict(variant="attngan", model="attngan", epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4,
+                df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
     return gan.GanSettings(**{**base, **kw})
 
 
@@ -138,7 +139,9 @@ def test_generation_is_deterministic_and_written_whole(tiny):
     variant, G, epoch = gan.load_generator(tmp / "attngan" / "generator.pt", damsm, torch.device("cpu"))
     assert epoch == 1 and not G.training
     rows = np.arange(30, 45)  # image 3's and image 4's captions
-    a, maps = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4, attention=True)
+    a, maps, ref_maps = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4,
+                                 attention=True)
+    assert ref_maps is None  # AttnGAN takes no reference
     b = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=7)
     assert a.shape == (15, 32, 32, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b), "the batch size must not change the images"
@@ -153,11 +156,25 @@ def test_generation_is_deterministic_and_written_whole(tiny):
     assert len(sample_rows(prepared, 2)) == 2
 
 
-def test_variants_list_is_checked():
-    with pytest.raises(ConfigError, match=r"variants: 'attnganx' is not a known variant; use one of attngan"):
-        load_params("params.yaml", {"variants": ["attnganx"]})
-    with pytest.raises(ConfigError, match=r"variants: expected a non-empty list"):
+def test_variants_section_is_checked():
+    with pytest.raises(ConfigError, match=r"variants.x.model: 'attnganx' is not a known model; use one of attngan"):
+        load_params("params.yaml", {"variants": {"x": {"model": "attnganx"}}})
+    with pytest.raises(ConfigError, match=r"variants: expected a non-empty mapping"):
         load_params("params.yaml", {"variants": []})
+    with pytest.raises(ConfigError, match=r"variants.r: unknown key\(s\) lambda3; known: lambda2"):
+        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "lambda3": 1}}})
+    with pytest.raises(ConfigError, match=r"variants.r.version: 2 is above the maximum 1"):
+        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "version": 2}}})
+    with pytest.raises(ConfigError, match=r"variants.r.reference_species: 'other' is not allowed"):
+        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "reference_species": "other"}}})
+    with pytest.raises(ConfigError, match=r"variants.d: expected a mapping with a `model` key"):
+        load_params("params.yaml", {"variants": {"d": "dualattngan"}})
+    p = load_params("params.yaml", {"variants": {"r": {"model": "ragan", "lambda2": 5}}})
+    assert p.variants["r"].options == {"version": 0, "lambda2": 5.0, "ref_blocks": True, "reference_species": "same"}
+    s = gan.GanSettings.from_params(p, "r")
+    assert (s.model, s.options["lambda2"]) == ("ragan", 5.0)
+    with pytest.raises(gan.TrainingError, match=r"variants: no entry 'attngan' in params.yaml; known: r"):
+        gan.GanSettings.from_params(p, "attngan")
 
 
 def test_gan_settings_from_params_follow_the_scale():
@@ -201,9 +218,9 @@ def test_snapshot_epochs_and_a_missing_snapshot_named(tmp_path):
 def test_dualattngan_trains_resumes_exactly_and_generates(tiny, capsys):
     """Spectral norm's power-iteration vectors are state too: a resumed run must end identical."""
     prepared, damsm_dir, tmp = tiny
-    s = _settings(variant="dualattngan", epochs=2)
+    s = _settings(variant="dualattngan", model="dualattngan", epochs=2)
     gan.train(prepared, damsm_dir, tmp / "straight", s, progress=False)
-    gan.train(prepared, damsm_dir, tmp / "resumed", _settings(variant="dualattngan", epochs=1), progress=False)
+    gan.train(prepared, damsm_dir, tmp / "resumed", dataclasses.replace(s, epochs=1), progress=False)
     capsys.readouterr()
     gan.train(prepared, damsm_dir, tmp / "resumed", s, progress=False)  # raising the epochs resumes
     assert "resuming after epoch 1" in capsys.readouterr().out
@@ -213,6 +230,43 @@ def test_dualattngan_trains_resumes_exactly_and_generates(tiny, capsys):
     assert all(torch.equal(a[k], b[k]) for k in a)
     damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
     variant, G, epoch = gan.load_generator(tmp / "straight" / "generator.pt", damsm, torch.device("cpu"))
-    assert variant.name == "dualattngan" and epoch == 2
+    assert variant.s.variant == "dualattngan" and epoch == 2
     images = generate(variant, G, damsm, prepared, np.arange(30, 36), max_words=18, seed=3, batch_size=4)
     assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8 and images.std() > 0
+
+
+def test_ragan_v1_trains_with_references_resumes_exactly_and_generates(tiny, cub_root, capsys):
+    """RaGAN takes each caption's patch from crop_refs; its reference encoder is the frozen DAMSM, so
+    a resumed run (which reloads it) ends identical to a straight one (the thesis's restart bug)."""
+    prepared, damsm_dir, tmp = tiny
+    crop_refs(cub_root, prepared.root, tmp / "refs", patch_size=32, seed=0, progress=False)
+    s = _settings(variant="ragan_v1", model="ragan", epochs=2,
+                  options={"version": 1, "lambda2": 2.0, "ref_blocks": True, "reference_species": "any"})
+    with pytest.raises(gan.TrainingError, match="ragan_v1 needs reference patches"):
+        gan.train(prepared, damsm_dir, tmp / "none", s, progress=False)
+    history = gan.train(prepared, damsm_dir, tmp / "straight", s, refs_dir=tmp / "refs", progress=False)
+    assert all(np.isfinite(h["g_sim"]) and 0 <= h["g_sim"] <= 2 for h in history)  # L_sim = 1 - cos in [0, 2]
+    gan.train(prepared, damsm_dir, tmp / "resumed", dataclasses.replace(s, epochs=1), refs_dir=tmp / "refs",
+              progress=False)
+    capsys.readouterr()
+    gan.train(prepared, damsm_dir, tmp / "resumed", s, refs_dir=tmp / "refs", progress=False)
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    a = torch.load(tmp / "straight" / "generator.pt", weights_only=False)["state"]
+    b = torch.load(tmp / "resumed" / "generator.pt", weights_only=False)["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
+    variant, G, _ = gan.load_generator(tmp / "straight" / "generator.pt", damsm, torch.device("cpu"))
+    assert variant.o.version == 1 and variant.o.reference_species == "any"
+    rows = np.arange(30, 36)
+    patches = gan.load_references(variant, tmp / "refs", prepared).for_rows(rows)
+    with pytest.raises(ValueError, match="takes a reference patch per caption: give 6 patches, got none"):
+        generate(variant, G, damsm, prepared, rows, max_words=18, seed=3)
+    images, maps, ref_maps = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4,
+                                      attention=True, references=patches)
+    assert images.shape == (6, 32, 32, 3) and images.std() > 0
+    regions = damsm.image(torch.zeros(1, 3, 32, 32))[0].flatten(2).shape[-1]
+    assert ref_maps.shape == (6, regions, 16, 16)  # over the last stage's input h
+    np.testing.assert_allclose(ref_maps.astype(np.float32).sum(axis=1), 1.0, atol=2e-2)  # a softmax per pixel
+    # an all-black reference is a valid input, and the reference does reach the output
+    black = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, references=np.zeros_like(patches))
+    assert black.shape == images.shape and not np.array_equal(black, images)

@@ -53,7 +53,7 @@ def test_repro_crop_refs_then_nothing_to_do(project):
     assert images.shape == (400, 38, 38, 3)
     assert (work / "reports/data/contact_sheet.png").is_file()
     refs = np.load(work / "data/refs/refs.npz")
-    assert refs["assignment"].shape == (4000,)
+    assert refs["assignment_same"].shape == refs["assignment_any"].shape == (4000,)
     lock = yaml.safe_load((work / "dvc.lock").read_text())
     assert set(lock["stages"]) == {"data", "preprocess", "crop_refs"}
     assert lock["stages"]["data"]["params"]["params.yaml"]["tiny.synthetic_images"] == 400
@@ -177,3 +177,29 @@ def test_score_attngan_with_reference_rows(project):
     curves = json.loads((work / "reports/attngan/score_epochs.json").read_text())
     assert [c["epoch"] for c in curves] == [1, 2]
     assert (work / "reports/attngan/score_epochs.png").is_file()
+
+
+def test_ragan_v1_through_train_generate_and_score(project):
+    """`dvc repro score@ragan_v1` at tiny scale: references in every stage, the black-reference
+    set and row, the reference similarities, reference-attention maps."""
+    work, env, dvc = project
+    _run(dvc + ["repro", "score@ragan_v1"], work, env)
+    train = json.loads((work / "reports/ragan_v1/train.json").read_text())
+    assert np.isfinite(train["final_g_sim"]) and "final_d_total" in train
+    black = np.load(work / "data/generated/ragan_v1/final_black/images.npy", mmap_mode="r")
+    final = np.load(work / "data/generated/ragan_v1/final/images.npy", mmap_mode="r")
+    assert black.shape == final.shape == (1000, 32, 32, 3)
+    assert len(list((work / "reports/ragan_v1/attention").glob("reference_*.png"))) == 4
+    scores = json.loads((work / "reports/ragan_v1/scores.json").read_text())
+    for row in ("final", "real", "untrained", "black_reference"):
+        assert -1 <= scores[row]["reference_similarity"] <= 1 and np.isfinite(scores[row]["fid"])
+    assert 0 < scores["final"]["black_reference_change"] <= 1
+    assert -1 <= scores["final"]["reference_similarity_shuffled"] <= 1
+    assert json.loads(_run(dvc + ["status", "--json", "score@ragan_v1", "--with-deps"], work, env)) == {}
+    # `dvc exp run -S variants.ragan_v1.lambda2=5` changes that variant's params and nothing else
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["variants"]["ragan_v1"]["lambda2"] = 5.0
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    status = json.loads(_run(dvc + ["status", "--json", "score@ragan_v1", "--with-deps"], work, env))
+    assert set(status) == {"train@ragan_v1"}   # the rest follows once its generator changes
+    assert "variants.ragan_v1" in json.dumps(status["train@ragan_v1"])

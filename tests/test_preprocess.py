@@ -120,7 +120,7 @@ def test_crop_refs_assignment(cub_root, tmp_path):
     assert stats["patches"] == 12 * 10 == len(patches)  # 10 of 15 parts visible in the fixture
     assert patches.shape == (120, 12, 12, 3)
     prep = Prepared(tmp_path / "prep")
-    a = z["assignment"]
+    a = z["assignment_same"]
     assert a.shape == (120,)
     owner = z["patch_image"][a]
     caption_image = np.repeat(np.arange(12), 10)
@@ -133,9 +133,16 @@ def test_crop_refs_assignment(cub_root, tmp_path):
     x, y = idx.part_locs[0, part - 1, :2]
     np.testing.assert_array_equal(patches[0], refs.patch_at(img, x, y, 12))
     again = refs.crop_refs(cub_root, tmp_path / "prep", tmp_path / "refs2", patch_size=12, seed=1, progress=False)
-    assert again == stats and (np.load(tmp_path / "refs2" / "refs.npz")["assignment"] == a).all()
-    refs.crop_refs(cub_root, tmp_path / "prep", tmp_path / "refs3", patch_size=12, seed=1,
-                   reference_species="any", progress=False)
-    any_a = np.load(tmp_path / "refs3" / "refs.npz")["assignment"]
+    assert again == stats and (np.load(tmp_path / "refs2" / "refs.npz")["assignment_same"] == a).all()
+    any_a = z["assignment_any"]
     split = prep.index["is_test"]
     assert (split[z["patch_image"][any_a]] == split[caption_image]).all()  # same split, any species
+    assert (owner != z["patch_image"][any_a]).any()
+    # the loader picks an assignment and hands out the patches of caption rows
+    loaded = refs.References(tmp_path / "refs", "any", n_captions=120)
+    np.testing.assert_array_equal(loaded.for_rows(np.array([5, 0])), patches[any_a[[5, 0]]])
+    assert loaded.size == 12
+    with pytest.raises(DataFormatError, match="covers 120 captions, the prepared data has 130"):
+        refs.References(tmp_path / "refs", "same", n_captions=130)
+    with pytest.raises(DataFormatError, match="no reference patches here"):
+        refs.References(tmp_path / "nothing", "same")

@@ -72,7 +72,6 @@ class PreprocessConfig:
 class CropRefsConfig:
     out_dir: str
     patch_size: int = _positive()
-    reference_species: Literal["same", "any"] = "same"
 
 
 @dataclass(frozen=True)
@@ -171,6 +170,15 @@ class ScaleConfig:
 
 
 @dataclass(frozen=True)
+class VariantConfig:
+    """One entry of `variants`: the GAN family in models/ and variants/ (``model``), and the family's
+    own options, validated by its ``Options`` dataclass (defaults filled in)."""
+
+    model: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     dataset: Literal["synthetic", "cub"]
@@ -185,7 +193,7 @@ class Params:
     generate: GenerateConfig | None = None
     evaluator: EvaluatorConfig | None = None
     score: ScoreConfig | None = None
-    variants: tuple[str, ...] = ()
+    variants: dict[str, VariantConfig] = field(default_factory=dict)
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
 
@@ -248,6 +256,9 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
             if f.default is not dataclasses.MISSING:
                 values[f.name] = f.default
                 continue
+            if f.default_factory is not dataclasses.MISSING:
+                values[f.name] = f.default_factory()
+                continue
             raise ConfigError(f"{key}: missing")
         value = _convert(mapping[name], hints[f.name], key)
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
@@ -284,18 +295,27 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     return dataclasses.replace(top, scale=scale, variants=_variants(raw.get("variants")), **sections)
 
 
-def _variants(names: Any) -> tuple[str, ...]:
-    """The `variants` list (the train/generate matrix in dvc.yaml): names from the registry."""
+def _variants(entries: Any) -> dict[str, VariantConfig]:
+    """The `variants` section (the train@ / generate@ / score@ stages of dvc.yaml): per stage name,
+    the family (a key of the registry) and its options."""
     from t2igan.variants import REGISTRY  # imported here: the registry imports models, not config
 
-    if not isinstance(names, list) or not names:
-        raise ConfigError(f"variants: expected a non-empty list of names, got {names!r}")
-    for name in names:
-        if name not in REGISTRY:
-            raise ConfigError(f"variants: {name!r} is not a known variant; use one of {', '.join(sorted(REGISTRY))}")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"variants: a name is listed twice in {names!r}")
-    return tuple(names)
+    if not isinstance(entries, dict) or not entries:
+        raise ConfigError(f"variants: expected a non-empty mapping of name -> {{model: ...}}, got {entries!r}")
+    out = {}
+    for name, entry in entries.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            raise ConfigError(f"variants: {name!r} is not a usable stage name (letters, digits and _)")
+        if not isinstance(entry, dict) or "model" not in entry:
+            raise ConfigError(f"variants.{name}: expected a mapping with a `model` key, got {entry!r}")
+        model = entry["model"]
+        if model not in REGISTRY:
+            raise ConfigError(f"variants.{name}.model: {model!r} is not a known model; "
+                              f"use one of {', '.join(sorted(REGISTRY))}")
+        options = build(REGISTRY[model].Options, {k: v for k, v in entry.items() if k != "model"},
+                        f"variants.{name}")
+        out[name] = VariantConfig(model, dataclasses.asdict(options))
+    return out
 
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:

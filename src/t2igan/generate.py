@@ -22,6 +22,7 @@ from tqdm import tqdm  # noqa: E402
 
 from t2igan import io  # noqa: E402
 from t2igan.data import cub, text  # noqa: E402
+from t2igan.data.dataset import to_branches  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.losses.damsm import word_mask  # noqa: E402
 from t2igan.report.data_figures import contact_sheet  # noqa: E402
@@ -46,9 +47,15 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
-             batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None):
+             batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None,
+             references: np.ndarray | None = None):
     """Final-branch images (uint8 [N, s, s, 3]) for caption ``rows``; with ``attention`` also the
-    last attention branch's maps [N, T, h, w] (float16)."""
+    last attention branch's maps: words [N, T, h, w] and, for a reference variant, reference
+    regions [N, regions, h, w] (None otherwise), float16.  ``references``: uint8 [N, p, p, 3], the
+    patch of each row, required by variants that take one (``variant.needs_reference``)."""
+    if variant.needs_reference and (references is None or len(references) != len(rows)):
+        raise ValueError(f"{variant.s.variant} takes a reference patch per caption: give {len(rows)} patches, got "
+                         f"{'none' if references is None else len(references)}")
     device = next(G.parameters()).device
     captions, lengths = encode_rows(prepared, rows, max_words, seed)
     class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
@@ -57,14 +64,18 @@ def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_wor
     z_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.z_dim), dtype=np.float32))
     eps_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.c_dim), dtype=np.float32))
     images = out if out is not None else None
-    maps = []
+    maps, ref_maps = [], []
     for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
         sl = slice(start, start + batch_size)
         cap, ln = captions[sl].to(device), lengths[sl]
         words, sentence = damsm.encode(cap, ln)
         ln = ln.to(device)
+        reference = None
+        if variant.needs_reference:
+            patches = torch.from_numpy(np.array(references[sl])).permute(0, 3, 1, 2).to(device)
+            reference = to_branches(patches, [patches.shape[-1]])[0]
         batch = Batch(real=[], words=words, sentence=sentence, pad_mask=~word_mask(ln, cap.shape[1]),
-                      lengths=ln, class_ids=class_ids[sl].to(device))
+                      lengths=ln, class_ids=class_ids[sl].to(device), reference=reference)
         fake = variant.generate(G, batch, z_all[sl].to(device), eps=eps_all[sl].to(device))
         pixels = to_uint8(fake.images[-1])
         if images is None:
@@ -72,8 +83,10 @@ def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_wor
         images[sl] = pixels
         if attention and fake.attentions:
             maps.append(fake.attentions[-1].float().cpu().numpy().astype(np.float16))
+        if attention and fake.reference_attentions:
+            ref_maps.append(fake.reference_attentions[-1].float().cpu().numpy().astype(np.float16))
     if attention:
-        return images, (np.concatenate(maps) if maps else None)
+        return images, (np.concatenate(maps) if maps else None), (np.concatenate(ref_maps) if ref_maps else None)
     return images
 
 
@@ -84,18 +97,26 @@ def sample_rows(prepared: Prepared, n: int) -> np.ndarray:
     return picks * cub.N_CAPTIONS
 
 
-def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, title: str = "") -> None:
-    """The generator's images for the fixed sample captions, each with its caption."""
+def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, title: str = "",
+                references=None) -> None:
+    """The generator's images for the fixed sample captions, each with its caption, and with its
+    reference patch inset at the top left when the variant takes one (``references``: References)."""
     rows = sample_rows(prepared, s.sample_captions)
-    images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed)
+    patches = references.for_rows(rows) if variant.needs_reference else None
+    images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed, references=patches)
     captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
     cell = 160  # small generated images are enlarged (nearest) to the cell, so pixels stay honest
-    contact_sheet([Image.fromarray(x).resize((cell - 6, cell - 6), Image.Resampling.NEAREST) for x in images],
-                  captions, path, columns=min(8, len(rows)), cell=cell, text_lines=5)
+    tiles = [Image.fromarray(x).resize((cell - 6, cell - 6), Image.Resampling.NEAREST) for x in images]
+    for tile, patch in zip(tiles, patches if patches is not None else []):
+        inset = Image.fromarray(patch).resize((cell // 3, cell // 3), Image.Resampling.BILINEAR)
+        tile.paste((255, 255, 255), (0, 0, cell // 3 + 2, cell // 3 + 2))  # a white frame sets it apart
+        tile.paste(inset, (0, 0))
+    contact_sheet(tiles, captions, path, columns=min(8, len(rows)), cell=cell, text_lines=5)
 
 
 def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,
-              seed: int, batch_size: int, meta: dict, progress: bool = True) -> None:
+              seed: int, batch_size: int, meta: dict, progress: bool = True,
+              references: np.ndarray | None = None) -> None:
     """A generated set as a directory: images.npy (uint8 [N, s, s, 3]), caption_rows.npy, meta.json.
 
     Written into a temporary directory and swapped in whole: never half a set on disk.
@@ -105,11 +126,20 @@ def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(len(rows), size, size, 3))
         generate(variant, G, damsm, prepared, rows, max_words=max_words, seed=seed, batch_size=batch_size,
-                 progress=progress, out=images)
+                 progress=progress, out=images, references=references)
         images.flush()
         del images
         np.save(tmp / "caption_rows.npy", rows.astype(np.int64))
         (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))
+
+
+def _overlay(ax, image: np.ndarray, m: np.ndarray) -> None:
+    """``image`` with the attention map ``m`` [h, w] upsampled over it, scaled to its own maximum."""
+    size = image.shape[0]
+    up = F.interpolate(torch.from_numpy(m.astype(np.float32))[None, None], size=(size, size),
+                       mode="bilinear", align_corners=False)[0, 0].numpy()
+    ax.imshow(image)
+    ax.imshow(up / max(float(up.max()), 1e-8), cmap="magma", alpha=0.65, vmin=0, vmax=1)
 
 
 def attention_figure(image: np.ndarray, maps: np.ndarray, words: list[str], path: str | Path,
@@ -123,16 +153,47 @@ def attention_figure(image: np.ndarray, maps: np.ndarray, words: list[str], path
     axes = axes.ravel()
     axes[0].imshow(image)
     axes[0].set_title("generated", fontsize=8)
-    size = image.shape[0]
     for ax, word, m in zip(axes[1:], words, maps):
-        up = F.interpolate(torch.from_numpy(m.astype(np.float32))[None, None], size=(size, size),
-                           mode="bilinear", align_corners=False)[0, 0].numpy()
-        ax.imshow(image)
-        ax.imshow(up / max(float(up.max()), 1e-8), cmap="magma", alpha=0.65, vmin=0, vmax=1)
+        _overlay(ax, image, m)
         ax.set_title(word, fontsize=8)
     for ax in axes:
         ax.axis("off")
     if caption:
         fig.suptitle(caption, fontsize=8)
+    io.save_png(path, fig)
+    plt.close(fig)
+
+
+def reference_attention_figure(image: np.ndarray, patch: np.ndarray, maps: np.ndarray, path: str | Path,
+                               regions: int = 8) -> None:
+    """Where the last F_ref block took each part of the reference patch from (RaGAN).
+
+    ``maps`` [g*g, h, w]: per generated pixel, its attention over the patch's g x g regions.  Shown:
+    the generated image, the patch with its region grid, and for the ``regions`` regions with the
+    most attention in total, the generated image lit where it attended that region.
+    """
+    n = maps.shape[0]
+    g = int(round(n ** 0.5))
+    if g * g != n:
+        raise ValueError(f"{n} reference regions are not a square grid")
+    mass = maps.astype(np.float32).sum(axis=(1, 2))
+    top = np.argsort(-mass, kind="stable")[:regions]
+    cols = len(top) + 2
+    fig, axes = plt.subplots(1, cols, figsize=(1.5 * cols, 1.9), dpi=110, squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(image)
+    axes[0].set_title("generated", fontsize=8)
+    axes[1].imshow(patch)
+    step = patch.shape[0] / g
+    for k in range(1, g):
+        axes[1].axhline(k * step - 0.5, color="white", linewidth=0.5)
+        axes[1].axvline(k * step - 0.5, color="white", linewidth=0.5)
+    axes[1].set_title("reference", fontsize=8)
+    for ax, r in zip(axes[2:], top):
+        _overlay(ax, image, maps[r])
+        ax.set_title(f"cell ({r // g}, {r % g}): {100 * mass[r] / max(mass.sum(), 1e-8):.0f} %", fontsize=7)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle("reference attention: the patch cells the last stage drew on most, and where", fontsize=8)
     io.save_png(path, fig)
     plt.close(fig)

@@ -16,6 +16,7 @@ from t2igan.data.preprocess import Prepared
 from t2igan.generate import encode_rows
 from t2igan.metrics import evaluator_features, fidelity
 from t2igan.metrics.r_precision import r_precision
+from t2igan.models import ragan
 from t2igan.models.evaluator import attribute_accuracy, attribute_groups
 from t2igan.train import evaluator as evaluator_training
 
@@ -38,13 +39,35 @@ def sentence_codes(damsm, prepared: Prepared, rows: np.ndarray, max_words: int, 
                       for i in range(0, len(rows), batch_size)])
 
 
+def _pixels(images: np.ndarray) -> torch.Tensor:
+    """uint8 [B, s, s, 3] (a memmap slice is fine) -> float [B, 3, s, s] in [-1, 1]."""
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # a writable copy of the memmap
+    return to_branches(x, [x.shape[-1]])[-1]
+
+
 @torch.no_grad()
 def image_codes(damsm, images: np.ndarray, batch_size: int = 500) -> torch.Tensor:
-    out = []
+    return torch.cat([damsm.image(_pixels(images[i:i + batch_size]))[1] for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def reference_similarity(damsm, images: np.ndarray, patches: np.ndarray, batch_size: int = 500) -> float:
+    """Mean over images of RaGAN's similarity (mean over patch regions of the best cosine with an
+    image region), both through ``damsm``'s image encoder: does an image show its reference?"""
+    sims = []
     for i in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2)  # a writable copy of the memmap
-        out.append(damsm.image(to_branches(x, [x.shape[-1]])[-1])[1])
-    return torch.cat(out)
+        image_regions, _ = damsm.image(_pixels(images[i:i + batch_size]))
+        patch_regions, _ = damsm.image(_pixels(patches[i:i + batch_size]))
+        sims.append(ragan.reference_similarity(patch_regions, image_regions))
+    return float(torch.cat(sims).mean())
+
+
+def mean_abs_difference(a: np.ndarray, b: np.ndarray, chunk: int = 1000) -> float:
+    """Mean absolute pixel difference of two uint8 image sets of one shape, on a 0..1 scale."""
+    if a.shape != b.shape:
+        raise ValueError(f"image sets differ in shape: {a.shape} and {b.shape}")
+    total = sum(float(np.abs(a[i:i + chunk].astype(np.int16) - b[i:i + chunk]).sum()) for i in range(0, len(a), chunk))
+    return total / (a.size * 255)
 
 
 def caption_pool(damsm, prepared: Prepared, *, max_words: int, seed: int) -> torch.Tensor:

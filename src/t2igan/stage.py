@@ -6,7 +6,7 @@ import time
 from typing import Callable
 
 from t2igan.config import Params, load_params
-from t2igan.errors import T2IGANError
+from t2igan.errors import ConfigError, T2IGANError
 
 
 def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml") -> None:
@@ -23,3 +23,10 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
 
 def elapsed(start: float) -> float:
     return round(time.perf_counter() - start, 2)
+
+
+def variant_name(params: Params, name: str) -> str:
+    """``name`` if it is an entry of params.yaml's `variants`, else a ConfigError listing them."""
+    if name not in params.variants:
+        raise ConfigError(f"variants: no entry {name!r} in params.yaml; known: {', '.join(params.variants)}")
+    return name

@@ -3,10 +3,11 @@
 A patch is a ``patch_size`` square of the original image centred on a visible part
 location; where the square leaves the image the patch is black.  Outputs
 (``data/refs/``): ``patches.npy`` uint8 [P, s, s, 3] and ``refs.npz`` with, per patch,
-the prepared image row, CUB part id and class id, and ``assignment`` [N * 10]: the patch
-given to caption row 10 * i + k.  A caption's patch comes from its own split, never from
-its own image when another is available, and from its own species when
-``reference_species`` is ``same``.
+the prepared image row, CUB part id and class id, and two assignments [N * 10], the patch
+given to caption row 10 * i + k: ``assignment_same`` from the caption's own species,
+``assignment_any`` from any species.  A caption's patch comes from its own split, and never
+from its own image when another is available.  Both are always written, so a variant's
+``reference_species`` option picks one without re-running this stage (or the other variants).
 """
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
 from t2igan import io
 from t2igan.data import cub
+from t2igan.data.dataset import Sample, TextImageDataset, collate
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import DataFormatError
 from t2igan.parallel import ordered_map
@@ -75,8 +79,40 @@ def assign(patch_image: np.ndarray, patch_class: np.ndarray, image_class: np.nda
     return out
 
 
+SPECIES = ("same", "any")
+
+
+class References:
+    """The patches of a ``crop_refs`` directory and one of its assignments (``species``)."""
+
+    def __init__(self, out_dir: str | Path, species: str, n_captions: int | None = None):
+        out_dir = Path(out_dir)
+        if species not in SPECIES:
+            raise ValueError(f"reference_species must be one of {SPECIES}, got {species!r}")
+        if not (out_dir / "refs.npz").is_file() or not (out_dir / "patches.npy").is_file():
+            raise DataFormatError(str(out_dir), "no reference patches here; run `dvc repro crop_refs`")
+        with np.load(out_dir / "refs.npz") as z:
+            key = f"assignment_{species}"
+            if key not in z:
+                raise DataFormatError(str(out_dir / "refs.npz"), f"no {key}: written by an older crop_refs; "
+                                      "run `dvc repro crop_refs`")
+            self.assignment = z[key]
+        self.patches = np.load(out_dir / "patches.npy", mmap_mode="r")
+        if n_captions is not None and len(self.assignment) != n_captions:
+            raise DataFormatError(str(out_dir / "refs.npz"), f"{key} covers {len(self.assignment)} captions, the "
+                                  f"prepared data has {n_captions}; run `dvc repro crop_refs`")
+
+    @property
+    def size(self) -> int:
+        return int(self.patches.shape[1])
+
+    def for_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The patches of caption ``rows``: uint8 [N, p, p, 3] (a writable copy)."""
+        return np.asarray(self.patches[self.assignment[np.asarray(rows)]])
+
+
 def crop_refs(data_root: str | Path, prepared_dir: str | Path, out_dir: str | Path, *, patch_size: int = 50,
-              reference_species: str = "same", seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
+              seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
     index = cub.load_index(data_root)
     prepared = Prepared(prepared_dir)
     row_of = {int(i): r for r, i in enumerate(index.image_ids)}
@@ -93,20 +129,42 @@ def crop_refs(data_root: str | Path, prepared_dir: str | Path, out_dir: str | Pa
         owners.append(np.full(len(result[1]), i))
     patch_image = np.concatenate(owners).astype(np.int64)
     patch_class = prepared.index["class_ids"][patch_image]
-    rng = np.random.default_rng([seed, 50])
-    assignment = assign(patch_image, patch_class, prepared.index["class_ids"], prepared.index["is_test"],
-                        cub.N_CAPTIONS, reference_species == "same", rng)
+    assignments = {f"assignment_{species}": assign(
+        patch_image, patch_class, prepared.index["class_ids"], prepared.index["is_test"], cub.N_CAPTIONS,
+        species == "same", np.random.default_rng([seed, 50, k])) for k, species in enumerate(SPECIES)}
     all_patches = np.concatenate(patches)
     with io.atomic_dir(out_dir) as tmp:
         io.save_npy(tmp / "patches.npy", all_patches)
         io.save_npz(tmp / "refs.npz", patch_image=patch_image, patch_part=np.concatenate(parts).astype(np.int64),
-                    patch_class=patch_class, assignment=assignment)
-        io.write_json(tmp / "meta.json", {"patch_size": patch_size, "reference_species": reference_species,
-                                          "part_names": index.part_names, "seed": seed})
+                    patch_class=patch_class, **assignments)
+        io.write_json(tmp / "meta.json", {"patch_size": patch_size, "part_names": index.part_names, "seed": seed})
     per_part = np.bincount(np.concatenate(parts), minlength=len(index.part_names) + 1)[1:]
     return {
         "patches": int(len(all_patches)),
         "patches_per_image_mean": round(len(all_patches) / max(1, len(rows)), 3),
         "patches_per_part": {name: int(n) for name, n in zip(index.part_names, per_part)},
-        "patch_size": patch_size, "reference_species": reference_species,
+        "patch_size": patch_size,
     }
+
+
+class WithReferences(Dataset):
+    """A TextImageDataset whose items also carry their caption's reference patch, uint8 [3, p, p];
+    batch them with ``collate_with_references``."""
+
+    def __init__(self, dataset: TextImageDataset, references: References):
+        self.dataset, self.references = dataset, references
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, item: int) -> tuple[Sample, torch.Tensor]:
+        sample = self.dataset[item]
+        patch = self.references.for_rows(np.array([sample.caption_row]))[0]
+        return sample, torch.from_numpy(patch).permute(2, 0, 1)
+
+
+def collate_with_references(items: list[tuple[Sample, torch.Tensor]]) -> dict[str, object]:
+    return {**collate([sample for sample, _ in items]), "references": torch.stack([patch for _, patch in items])}

@@ -5,6 +5,10 @@ one C(x, s) ("is x a real bird matching sentence s?").  BCE-with-logits equals t
 original's sigmoid + BCE.  The discriminator also learns to reject real images paired
 with the wrong sentence: real image k with the sentence of item k + 1 (the original's
 mismatched pairs, one fewer than the batch).
+
+``reference`` (RaGAN v1): the reference code r_bar, judged by a third logit ``D.ref(x, r_bar)``
+exactly as the sentence is by ``D.cond``: real -> 1, fake -> 0 for D, fake -> 1 for G.  Every
+group of terms is averaged, so AttnGAN's loss is unchanged when there is no reference.
 """
 from __future__ import annotations
 
@@ -16,16 +20,26 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-def discriminator_loss(D, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-    """[BCE(U(real),1) + BCE(C(real,s),1)] / 2 + [BCE(U(fake),0) + BCE(C(fake,s),0) + BCE(C(real, s'),0)] / 3."""
+def discriminator_loss(D, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor,
+                       reference: torch.Tensor | None = None) -> torch.Tensor:
+    """[BCE(U(real),1) + BCE(C(real,s),1)] / 2 + [BCE(U(fake),0) + BCE(C(fake,s),0) + BCE(C(real, s'),0)] / 3,
+    with BCE(R(real,r),1) and BCE(R(fake,r),0) in the two groups when ``reference`` is given."""
     real_f, fake_f = D(real), D(fake)
-    real_terms = _bce(D.uncond(real_f), 1.0) + _bce(D.cond(real_f, sentence), 1.0)
-    wrong = _bce(D.cond(real_f[:-1], sentence[1:]), 0.0)
-    fake_terms = _bce(D.uncond(fake_f), 0.0) + _bce(D.cond(fake_f, sentence), 0.0) + wrong
-    return real_terms / 2 + fake_terms / 3
+    real_terms = [_bce(D.uncond(real_f), 1.0), _bce(D.cond(real_f, sentence), 1.0)]
+    fake_terms = [_bce(D.uncond(fake_f), 0.0), _bce(D.cond(fake_f, sentence), 0.0),
+                  _bce(D.cond(real_f[:-1], sentence[1:]), 0.0)]
+    if reference is not None:
+        real_terms.append(_bce(D.ref(real_f, reference), 1.0))
+        fake_terms.append(_bce(D.ref(fake_f, reference), 0.0))
+    return sum(real_terms) / len(real_terms) + sum(fake_terms) / len(fake_terms)
 
 
-def generator_adversarial(D, fake: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-    """BCE(U(fake), 1) + BCE(C(fake, s), 1): G wants its images taken for real, matching birds."""
+def generator_adversarial(D, fake: torch.Tensor, sentence: torch.Tensor,
+                          reference: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE(U(fake), 1) + BCE(C(fake, s), 1) (+ BCE(R(fake, r), 1)): G wants its images taken for
+    real, matching birds (and matching the reference)."""
     f = D(fake)
-    return _bce(D.uncond(f), 1.0) + _bce(D.cond(f, sentence), 1.0)
+    loss = _bce(D.uncond(f), 1.0) + _bce(D.cond(f, sentence), 1.0)
+    if reference is not None:
+        loss = loss + _bce(D.ref(f, reference), 1.0)
+    return loss

@@ -18,7 +18,7 @@ import copy
 import shutil
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,8 +27,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from t2igan import faults
+from t2igan.data.cub import N_CAPTIONS
 from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared
+from t2igan.data.refs import References, WithReferences, collate_with_references
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
 from t2igan.train import checkpoint
@@ -46,9 +48,11 @@ class TrainingError(T2IGANError):
 
 @dataclass(frozen=True)
 class GanSettings:
-    """Everything that decides a trained generator (params.yaml `train`, `lambda` and the scale)."""
+    """Everything that decides a trained generator (params.yaml `train`, `lambda`, the scale, and the
+    variant's entry in `variants`: its family ``model`` and that family's ``options``)."""
 
     variant: str
+    model: str
     epochs: int
     batch_size: int
     image_size: int
@@ -75,6 +79,7 @@ class GanSettings:
     workers: int = 0
     device: str = "auto"
     compile: bool = False
+    options: dict = field(default_factory=dict)
 
     @property
     def sizes(self) -> list[int]:
@@ -84,8 +89,13 @@ class GanSettings:
     def from_params(cls, p, variant: str) -> GanSettings:
         """From validated params (t2igan.config.Params): `train`, `lambda`, DAMSM gammas, the scale."""
         t, sc, d = p.train, p.scale, p.damsm
+        if variant not in p.variants:
+            raise TrainingError(f"variants: no entry {variant!r} in params.yaml; "
+                                f"known: {', '.join(p.variants) or 'none'}")
+        entry = p.variants[variant]
         return cls(
-            variant=variant, epochs=sc.gan_epochs, batch_size=sc.gan_batch_size, image_size=sc.image_size,
+            variant=variant, model=entry.model, options=dict(entry.options), epochs=sc.gan_epochs,
+            batch_size=sc.gan_batch_size, image_size=sc.image_size,
             branches=sc.branches, gf_dim=sc.gf_dim, df_dim=sc.df_dim, max_words=p.preprocess.max_words,
             seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, gamma1=d.gamma1, gamma2=d.gamma2,
@@ -112,15 +122,19 @@ class FrozenDamsm:
 
 
 def make_batch(raw: dict, damsm: FrozenDamsm, sizes: list[int], device: torch.device) -> Batch:
-    """A collated batch (uint8 images, word ids) -> what the networks take, on ``device``."""
+    """A collated batch (uint8 images, word ids, reference patches if any) -> what the networks
+    take, on ``device``."""
     captions, lengths = raw["captions"].to(device), raw["lengths"]
     words, sentence = damsm.encode(captions, lengths)
     lengths = lengths.to(device)
     real = to_branches(raw["images"].to(device, non_blocking=True), sizes)
     if device.type == "cuda":
         real = [x.contiguous(memory_format=torch.channels_last) for x in real]
+    reference = None
+    if "references" in raw:
+        reference = to_branches(raw["references"].to(device, non_blocking=True), [raw["references"].shape[-1]])[0]
     return Batch(real=real, words=words, sentence=sentence, pad_mask=~word_mask(lengths, captions.shape[1]),
-                 lengths=lengths, class_ids=raw["class_ids"].to(device))
+                 lengths=lengths, class_ids=raw["class_ids"].to(device), reference=reference)
 
 
 @torch.no_grad()
@@ -166,10 +180,8 @@ class Trainer:
 
     @classmethod
     def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device) -> Trainer:
-        if s.variant not in REGISTRY:
-            raise TrainingError(f"unknown variant {s.variant!r}; known: {', '.join(sorted(REGISTRY))}")
         torch.manual_seed(s.seed)
-        variant = REGISTRY[s.variant](s, damsm)
+        variant = make_variant(s, damsm)
         G, Ds = variant.build()
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         G, Ds, G_ema = (m.to(device) for m in (G, Ds, G_ema))
@@ -218,9 +230,26 @@ class Trainer:
         return {**{f"d_{k}": v.detach() for k, v in d.items()}, **{f"g_{k}": v.detach() for k, v in g.items()}}
 
 
+def make_variant(s: GanSettings, damsm: FrozenDamsm) -> Variant:
+    if s.model not in REGISTRY:
+        raise TrainingError(f"unknown model {s.model!r} (variant {s.variant!r}); known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[s.model](s, damsm)
+
+
+def load_references(variant: Variant, refs_dir: str | Path | None, prepared: Prepared):
+    """The reference patches a variant needs (``crop_refs``' output), else None."""
+    if not variant.needs_reference:
+        return None
+    if refs_dir is None:
+        raise TrainingError(f"{variant.s.variant} needs reference patches: give the crop_refs directory")
+    return References(refs_dir, variant.o.reference_species, n_captions=len(prepared.index["class_ids"]) * N_CAPTIONS)
+
+
 def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: GanSettings, *,
-          samples_dir: str | Path | None = None, live=None, progress: bool = True) -> list[dict]:
+          refs_dir: str | Path | None = None, samples_dir: str | Path | None = None, live=None,
+          progress: bool = True) -> list[dict]:
     """Train (or resume) ``s.variant`` into ``out_dir``; returns the per-epoch history.
+    ``refs_dir``: the reference patches (``crop_refs``), for variants that take them.
 
     ``out_dir`` gets checkpoint.pt (everything needed to resume), snapshots/epoch_NNNN.pt (the
     EMA generator every ``snapshot_every`` epochs, and at the end) and generator.pt (the
@@ -244,8 +273,12 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
     else:  # snapshots of an earlier run (they persist between `dvc repro`s) are not this run's
         shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
 
+    references = load_references(trainer.variant, refs_dir, prepared)
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
                                max_words=s.max_words, seed=s.seed)
+    collate_fn = collate
+    if references is not None:
+        dataset, collate_fn = WithReferences(dataset, references), collate_with_references
     if len(dataset) < s.batch_size:
         raise TrainingError(f"batch size {s.batch_size} is larger than the training set ({len(dataset)} images)")
     steps = 0  # in this process, for fault injection
@@ -255,7 +288,7 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
         dataset.set_epoch(epoch)
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
         loader = DataLoader(dataset, batch_size=s.batch_size, sampler=order.tolist(), drop_last=True,
-                            collate_fn=collate, num_workers=s.workers, pin_memory=device.type == "cuda")
+                            collate_fn=collate_fn, num_workers=s.workers, pin_memory=device.type == "cuda")
         trainer.G.train()
         trainer.Ds.train()
         sums: dict[str, torch.Tensor] = {}
@@ -285,7 +318,8 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
             from t2igan.generate import sample_grid  # the report side; not needed for training itself
 
             sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s,
-                        Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", title=f"{s.variant}, epoch {epoch + 1}")
+                        Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", title=f"{s.variant}, epoch {epoch + 1}",
+                        references=references)
         if live is not None:
             live(history)
         if progress:
@@ -330,7 +364,7 @@ def load_generator(path: str | Path, damsm: FrozenDamsm, device: torch.device) -
     if state is None:
         raise TrainingError(f"{path}: no generator here; run the train stage first")
     s = GanSettings(**state["settings"])
-    variant = REGISTRY[s.variant](s, damsm)
+    variant = make_variant(s, damsm)
     G, _ = variant.build()
     G.load_state_dict(state["state"])
     return variant, G.to(device).eval(), state["epoch"]

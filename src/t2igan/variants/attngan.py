@@ -12,8 +12,6 @@ from t2igan.variants.base import Batch, Fake, Variant
 
 
 class AttnGAN(Variant):
-    name = "attngan"
-
     def build(self) -> tuple[nn.Module, nn.ModuleList]:
         s = self.s
         G = Generator(gf_dim=s.gf_dim, z_dim=s.z_dim, c_dim=s.c_dim, branches=len(s.sizes), r_num=s.r_num,
@@ -25,21 +23,39 @@ class AttnGAN(Variant):
         images, attentions, mu, logvar = G(z, batch.sentence, batch.words, batch.pad_mask, noise=noise, eps=eps)
         return Fake(images, attentions, {"mu": mu, "logvar": logvar})
 
+    # hooks for variants that add a condition (RaGAN): none here
+    def discriminator_reference(self, fake: Fake) -> torch.Tensor | None:
+        """A code the discriminators also judge (tiled like the sentence), or None."""
+        return None
+
+    def more_g_terms(self, batch: Batch, fake: Fake, regions: torch.Tensor) -> dict[str, tuple[float, torch.Tensor]]:
+        """Further generator loss terms, name -> (weight, loss); ``regions``: the DAMSM image
+        encoder's local features of the final images."""
+        return {}
+
     def d_loss(self, Ds, batch: Batch, fake: Fake) -> dict[str, torch.Tensor]:
-        terms = {f"d{real.shape[-1]}": adv.discriminator_loss(D, real, x, batch.sentence)
+        reference = self.discriminator_reference(fake)
+        terms = {f"d{real.shape[-1]}": adv.discriminator_loss(D, real, x, batch.sentence, reference)
                  for D, real, x in zip(Ds, batch.real, fake.images)}
         return {**terms, "total": sum(terms.values())}
 
     def g_loss(self, Ds, batch: Batch, fake: Fake) -> dict[str, torch.Tensor]:
-        adversarial = sum(adv.generator_adversarial(D, x, batch.sentence) for D, x in zip(Ds, fake.images))
-        w, s = self.damsm_terms(batch, fake.images[-1])
+        reference = self.discriminator_reference(fake)
+        adversarial = sum(adv.generator_adversarial(D, x, batch.sentence, reference)
+                          for D, x in zip(Ds, fake.images))
+        regions, code = self.damsm.image(fake.images[-1])
+        w, s = self.damsm_terms(batch, regions, code)
         kl = kl_loss(fake.extra["mu"], fake.extra["logvar"])
+        total = adversarial + self.s.lam * (w + s) + kl
+        more = self.more_g_terms(batch, fake, regions)
+        for weight, loss in more.values():
+            total = total + weight * loss
         return {"adv": adversarial, "damsm_w": w, "damsm_s": s, "kl": kl,
-                "total": adversarial + self.s.lam * (w + s) + kl}
+                **{name: loss for name, (_, loss) in more.items()}, "total": total}
 
-    def damsm_terms(self, batch: Batch, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """DAMSM word and sentence losses of generated images against their captions (frozen judge)."""
-        regions, code = self.damsm.image(image)
+    def damsm_terms(self, batch: Batch, regions: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """DAMSM word and sentence losses of generated images (the frozen judge's ``regions`` and
+        ``code`` of them) against their captions."""
         g = self.s
         losses = damsm_loss(batch.words, batch.sentence, regions, code, batch.lengths, batch.class_ids,
                             gamma1=g.gamma1, gamma2=g.gamma2, gamma3=g.gamma3)

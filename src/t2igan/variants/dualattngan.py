@@ -1,11 +1,12 @@
 """DualAttnGAN (Cai et al. 2019): AttnGAN's losses and training, with the dual-attention generator
 (``models/dualattngan.py``) and spectral normalisation on G and on every D.
 
-``full = False`` (``DualAttnGANReduced``, not yet in the registry: it needs a param of its own and
-dependencies in dvc.yaml, see issue 6) is the network the seed report ran: AttnGAN's ResBlocks,
-no spectral normalisation, the dual attention kept.
+Option ``full: false`` is the network the seed report ran: AttnGAN's ResBlocks, no spectral
+normalisation, the dual attention kept (params.yaml has it as ``dualattngan_reduced``).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch.nn as nn
 
@@ -15,20 +16,16 @@ from t2igan.variants.attngan import AttnGAN
 
 
 class DualAttnGAN(AttnGAN):
-    name = "dualattngan"
-    full = True
+    @dataclass(frozen=True)
+    class Options:
+        full: bool = True   # inverted residual blocks and spectral norm; false: the seed's reduced network
 
     def build(self) -> tuple[nn.Module, nn.ModuleList]:
-        s = self.s
+        s, full = self.s, self.o.full
         G = init_weights(dual.Generator(gf_dim=s.gf_dim, z_dim=s.z_dim, c_dim=s.c_dim, branches=len(s.sizes),
-                                        r_num=s.r_num, base_size=s.sizes[0], full=self.full))
+                                        r_num=s.r_num, base_size=s.sizes[0], full=full))
         Ds = init_weights(nn.ModuleList(Discriminator(size, df_dim=s.df_dim) for size in s.sizes))
-        if self.full:
+        if full:
             dual.spectral_normalise(G)
             dual.spectral_normalise(Ds)
         return G, Ds
-
-
-class DualAttnGANReduced(DualAttnGAN):
-    name = "dualattngan_reduced"
-    full = False

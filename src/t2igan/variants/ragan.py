@@ -1,0 +1,64 @@
+"""RaGAN (the thesis of seed 001): AttnGAN conditioned on a reference patch as well as the caption.
+
+The patch (``crop_refs``) goes through the frozen DAMSM image encoder, as the thesis's reference
+encoder: global feature r_bar (F_0's input) and local features r (F_ref's regions); see
+``models/ragan.py``.  Being the pretrained judge, loaded whole at every start, the encoder cannot
+be re-initialised on resume (the thesis's loss spikes at every restart).  Generator loss:
+AttnGAN's + ``lambda2`` * L_sim (``models/ragan.py``) between the reference and the final image,
+both through the same encoder.
+
+Options (params.yaml ``variants.<name>``): ``version`` 0 (AttnGAN's discriminators) or 1 (also
+a reference-conditioned logit in D and in G's adversarial loss); ``lambda2``; ``ref_blocks``
+(false: no F_ref, the ablation); ``reference_species`` (same | any: whose patches it sees).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn as nn
+
+from t2igan.models import ragan
+from t2igan.models.attngan import Discriminator, init_weights
+from t2igan.variants.attngan import AttnGAN
+from t2igan.variants.base import Batch, Fake
+
+
+class RaGAN(AttnGAN):
+    @dataclass(frozen=True)
+    class Options:
+        version: int = field(default=0, metadata={"min": 0, "max": 1})   # 1: reference-conditioned D terms
+        lambda2: float = field(default=1.0, metadata={"min": 0.0})       # weight of L_sim (thesis: 1)
+        ref_blocks: bool = True                                          # false: no F_ref blocks (ablation)
+        reference_species: Literal["same", "any"] = "same"               # the patches' species
+
+    needs_reference = True
+
+    def build(self) -> tuple[nn.Module, nn.ModuleList]:
+        s = self.s
+        G = ragan.Generator(gf_dim=s.gf_dim, z_dim=s.z_dim, c_dim=s.c_dim, branches=len(s.sizes), r_num=s.r_num,
+                            base_size=s.sizes[0], ref_blocks=self.o.ref_blocks)
+        D = ragan.RefDiscriminator if self.o.version == 1 else Discriminator
+        Ds = nn.ModuleList(D(size, df_dim=s.df_dim) for size in s.sizes)
+        return init_weights(G), init_weights(Ds)
+
+    def encode_reference(self, reference: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patches [B, 3, p, p] in [-1, 1] -> (local features [B, 256, h, w], global [B, 256])."""
+        if reference is None:
+            raise ValueError(f"{self.s.variant} takes a reference patch with every caption; the batch has none")
+        with torch.no_grad():  # a fixed encoder: nothing to learn from the reference side
+            return self.damsm.image(reference)
+
+    def generate(self, G, batch: Batch, z: torch.Tensor, *, noise: bool = True, eps=None) -> Fake:
+        regions, code = self.encode_reference(batch.reference)
+        images, attentions, ref_attentions, mu, logvar = G(z, batch.sentence, batch.words, batch.pad_mask, regions,
+                                                           code, noise=noise, eps=eps)
+        return Fake(images, attentions, reference_attentions=ref_attentions,
+                    extra={"mu": mu, "logvar": logvar, "ref_regions": regions, "ref_code": code})
+
+    def discriminator_reference(self, fake: Fake) -> torch.Tensor | None:
+        return fake.extra["ref_code"] if self.o.version == 1 else None
+
+    def more_g_terms(self, batch: Batch, fake: Fake, regions: torch.Tensor) -> dict[str, tuple[float, torch.Tensor]]:
+        return {"sim": (self.o.lambda2, ragan.similarity_loss(fake.extra["ref_regions"], regions))}
