@@ -14,6 +14,12 @@ over data/prepared, when it exists at the scale's size) is timed separately.  Ea
 is synchronised on CUDA, so the shares are honest; the total is taken over whole steps.
 The DAMSM encoders are randomly initialised (same cost as trained ones; no download).
 Results are printed as a table and written to --out (JSON).
+
+Peak memory of a training step (``peak_memory_gib``): on CUDA, the allocator's peak for that
+variant; on the CPU, the process's peak resident set so far (so run one variant per call when
+comparing them), e.g. the paper-scale check of issue 6 without a GPU:
+
+    python benchmarks/throughput.py --scales paper --batch-size 2 --steps 1 --warmup 1 --variants ragan_v1
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -53,8 +60,16 @@ def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int) -> dict:
             "references": torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g)}
 
 
+def _peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # Linux: KiB
+
+
 def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: int, steps: int, warmup: int,
                    use_damsm: bool) -> dict:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     trainer = gan.Trainer.create(s, damsm, device)
     variant = trainer.variant
     if not use_damsm:
@@ -85,7 +100,7 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
     total = time.perf_counter() - start
     shares = {k: round(100 * v / total, 1) for k, v in timer.seconds.items()}
     return {"train_images_per_s": round(steps * s.batch_size / total, 2), "train_shares_percent": shares,
-            "seconds_per_step": round(total / steps, 4)}
+            "seconds_per_step": round(total / steps, 4), "peak_memory_gib": _peak_memory_gib(device)}
 
 
 @torch.no_grad()
@@ -133,7 +148,7 @@ def bench_data(p, s: gan.GanSettings, batches: int) -> float | None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--variants", nargs="*", help="default: the `variants` list of params.yaml")
+    ap.add_argument("--variants", nargs="*", help="default: the `variants` entries of params.yaml")
     ap.add_argument("--scales", nargs="*", default=["quick"])
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--steps", type=int, default=10)
@@ -177,13 +192,13 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\n{'variant':10} {'scale':6} {'batch':>5} {'train img/s':>11} {'gen img/s':>9} {'data img/s':>10}  "
-          "time shares of a training step")
+    print(f"\n{'variant':12} {'scale':6} {'batch':>5} {'train img/s':>11} {'gen img/s':>9} {'data img/s':>10} "
+          f"{'peak GiB':>8}  time shares of a training step")
     for r in rows:
         shares = ", ".join(f"{k} {v}%" for k, v in r["train_shares_percent"].items())
         data = "-" if r["data_images_per_s"] is None else f"{r['data_images_per_s']:.0f}"
-        print(f"{r['variant']:10} {r['scale']:6} {r['batch_size']:5d} {r['train_images_per_s']:11.1f} "
-              f"{r['generate_images_per_s']:9.1f} {data:>10}  {shares}")
+        print(f"{r['variant']:12} {r['scale']:6} {r['batch_size']:5d} {r['train_images_per_s']:11.1f} "
+              f"{r['generate_images_per_s']:9.1f} {data:>10} {r['peak_memory_gib']:8.2f}  {shares}")
     print(f"device: {rows[0]['device'] if rows else device}; written to {out}")
 
 
