@@ -1,7 +1,10 @@
 """The scoring glue: caption rows reach the right codes, attributes the right logits."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 import torch
 
 from t2igan import score
@@ -57,3 +60,28 @@ def test_real_crops_are_centre_crops():
 
     crops = score.real_crops(P(), 4)
     assert crops.shape == (1, 4, 4, 3) and np.array_equal(crops[0], P.images[1, 1:5, 1:5])
+
+
+def test_mean_abs_difference_by_hand():
+    a = np.zeros((3, 2, 2, 3), np.uint8)
+    b = a.copy()
+    b[0] = 255                      # one image of three entirely changed
+    b[1, 0, 0, 0] = 51              # one channel of one pixel by 0.2
+    expect = (12 * 255 + 51) / (a.size * 255)
+    assert score.mean_abs_difference(a, b, chunk=2) == pytest.approx(expect)
+    assert score.mean_abs_difference(b, a) == pytest.approx(expect)   # no uint8 wrap-around
+    with pytest.raises(ValueError, match="differ in shape"):
+        score.mean_abs_difference(a, b[:2])
+
+
+def test_reference_similarity_of_an_image_with_itself_is_one():
+    """Every patch region matches itself exactly; unrelated noise matches less."""
+    from t2igan.models.damsm import ImageEncoder
+
+    torch.manual_seed(0)
+    judge = SimpleNamespace(image=ImageEncoder("cnn", cnn_width=4, cnn_input=32).eval())
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    assert score.reference_similarity(judge, images, images, batch_size=2) == pytest.approx(1.0, abs=1e-5)
+    others = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    assert score.reference_similarity(judge, images, others) < 1.0 - 1e-3
