@@ -160,6 +160,7 @@ def main(argv=None) -> None:
     ap.add_argument("--df-dim", type=int)
     ap.add_argument("--no-damsm", action="store_true", help="leave the DAMSM loss out of the G step")
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--gen-batch-size", type=int, default=50, help="batch of the generation timing")
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     args = ap.parse_args(argv)
 
@@ -185,7 +186,8 @@ def main(argv=None) -> None:
                    "image_size": s.image_size, "branches": s.branches, "gf_dim": s.gf_dim, "df_dim": s.df_dim,
                    "damsm_loss": not args.no_damsm, "compile": args.compile,
                    **bench_training(s, damsm, device, vocab, args.steps, args.warmup, not args.no_damsm),
-                   "generate_images_per_s": bench_generation(s, damsm, device, vocab, max(2, args.steps // 2), 50),
+                   "generate_images_per_s": bench_generation(s, damsm, device, vocab, max(2, args.steps // 2),
+                                                                             args.gen_batch_size),
                    "data_images_per_s": bench_data(p, s, max(5, args.steps)),
                    "torch": torch.__version__}
             rows.append(row)
