@@ -49,15 +49,16 @@ def _device_name(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int) -> dict:
+def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int, references: bool) -> dict:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(8, s.max_words + 1, (n,), generator=g)
     captions = torch.randint(1, vocab, (n, s.max_words), generator=g)
     captions[torch.arange(s.max_words)[None, :] >= lengths[:, None]] = 0
-    return {"images": torch.randint(0, 256, (n, 3, s.image_size, s.image_size), dtype=torch.uint8, generator=g),
-            "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g),
-            # 50 x 50 reference patches: used by the variants that take one (RaGAN), ignored by the others
-            "references": torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g)}
+    raw = {"images": torch.randint(0, 256, (n, 3, s.image_size, s.image_size), dtype=torch.uint8, generator=g),
+           "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g)}
+    if references:  # 50 x 50 patches, only for the variants that take one (RaGAN)
+        raw["references"] = torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g)
+    return raw
 
 
 def _peak_memory_gib(device: torch.device) -> float:
@@ -76,7 +77,7 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
         lam = 0.0
         variant.s = dataclasses.replace(variant.s, lam=lam)
         variant.damsm_terms = lambda batch, regions, code: (torch.zeros((), device=device),) * 2
-    raw = _random_raw(s, vocab, s.batch_size, 0)
+    raw = _random_raw(s, vocab, s.batch_size, 0, variant.needs_reference)
     timer = gan.PhaseTimer(device)
     if hasattr(variant, "damsm_terms") and use_damsm:
         inner = variant.damsm_terms
@@ -108,7 +109,7 @@ def bench_generation(s: gan.GanSettings, damsm, device, vocab: int, batches: int
     variant = gan.make_variant(s, damsm)
     G, _ = variant.build()
     G = G.to(device).eval()
-    raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1)
+    raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1, variant.needs_reference)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     for i in range(batches + 1):
         if i == 1:  # the first batch warms up
