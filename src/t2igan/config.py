@@ -167,15 +167,28 @@ class ScaleConfig:
     generate_passes: int = _positive()  # passes over the test captions: 10 at paper scale ~ 30k images
     evaluator_epochs: int = _positive()
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
+    baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep
+    baseline_width: int = _positive()    # DCGAN's ngf = ndf (64 in the paper)
 
 
 @dataclass(frozen=True)
 class VariantConfig:
-    """One entry of `variants`: the GAN family in models/ and variants/ (``model``), and the family's
-    own options, validated by its ``Options`` dataclass (defaults filled in)."""
+    """One entry of `variants` (or `baselines`): the family in models/ and variants/ (or baselines/)
+    (``model``), and the family's own options, validated by its ``Options`` dataclass (defaults filled in)."""
 
     model: str
     options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DrawSweepConfig:
+    """Stage draw_sweep: DRAW trained at several step counts with the same total latent size (seed 002,
+    figure 3.3): reconstruction error, FID and inactive latents against the number of steps."""
+
+    base: str                        # a `baselines` entry of model draw: every other option comes from it
+    steps: list[int]
+    total_latent: int = _positive()  # z per step = total_latent / steps
+    images: int = _positive()        # generated images per FID (and test images per reconstruction)
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,8 @@ class Params:
     evaluator: EvaluatorConfig | None = None
     score: ScoreConfig | None = None
     variants: dict[str, VariantConfig] = field(default_factory=dict)
+    baselines: dict[str, VariantConfig] = field(default_factory=dict)
+    draw_sweep: DrawSweepConfig | None = None
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
 
 
@@ -231,6 +246,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)
+    if origin is list:
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{key}: expected a non-empty list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -280,7 +300,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     """Validate an already-parsed params mapping."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    known = {"seed", "dataset", "scale", "lambda", "variants", *_SECTIONS, *SCALES}
+    known = {"seed", "dataset", "scale", "lambda", "variants", "baselines", "draw_sweep", *_SECTIONS, *SCALES}
     # Sections that later stages own are allowed through untouched until they are typed here.
     extra_ok = {"report"}
     unknown = sorted(set(raw) - known - extra_ok)
@@ -292,28 +312,44 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"{scale_name}: scale {scale_name!r} is selected but has no section")
     sections = {name: build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
     scale = build(ScaleConfig, raw[scale_name], scale_name)
-    return dataclasses.replace(top, scale=scale, variants=_variants(raw.get("variants")), **sections)
+    from t2igan.baselines import REGISTRY as BASELINES  # imported here: the registries import models, not config
+    from t2igan.variants import REGISTRY as VARIANTS
+
+    variants = _families(raw.get("variants"), "variants", VARIANTS)
+    baselines = _families(raw.get("baselines", {}), "baselines", BASELINES, allow_empty=True)
+    clash = sorted(set(variants) & set(baselines))
+    if clash:
+        raise ConfigError(f"baselines: {', '.join(clash)} also named in variants; a name is one model's reports/")
+    sweep = None
+    if "draw_sweep" in raw:
+        sweep = build(DrawSweepConfig, raw["draw_sweep"], "draw_sweep")
+        if sweep.base not in baselines or baselines[sweep.base].model != "draw":
+            raise ConfigError(f"draw_sweep.base: {sweep.base!r} is not a `baselines` entry of model draw")
+        for i, steps in enumerate(sweep.steps):
+            if steps < 1 or sweep.total_latent % steps:
+                raise ConfigError(f"draw_sweep.steps[{i}]: {steps} must be >= 1 and divide "
+                                  f"draw_sweep.total_latent {sweep.total_latent}")
+    return dataclasses.replace(top, scale=scale, variants=variants, baselines=baselines, draw_sweep=sweep, **sections)
 
 
-def _variants(entries: Any) -> dict[str, VariantConfig]:
-    """The `variants` section (the train@ / generate@ / score@ stages of dvc.yaml): per stage name,
-    the family (a key of the registry) and its options."""
-    from t2igan.variants import REGISTRY  # imported here: the registry imports models, not config
-
-    if not isinstance(entries, dict) or not entries:
-        raise ConfigError(f"variants: expected a non-empty mapping of name -> {{model: ...}}, got {entries!r}")
+def _families(entries: Any, section: str, registry: dict, allow_empty: bool = False) -> dict[str, VariantConfig]:
+    """A section of named models (`variants`: train@ / generate@ / score@ stages of dvc.yaml;
+    `baselines`: their *_baseline@ stages): per stage name, the family (a key of ``registry``)
+    and its options."""
+    if not isinstance(entries, dict) or not (entries or allow_empty):
+        raise ConfigError(f"{section}: expected a non-empty mapping of name -> {{model: ...}}, got {entries!r}")
     out = {}
     for name, entry in entries.items():
         if not isinstance(name, str) or not name.replace("_", "").isalnum():
-            raise ConfigError(f"variants: {name!r} is not a usable stage name (letters, digits and _)")
+            raise ConfigError(f"{section}: {name!r} is not a usable stage name (letters, digits and _)")
         if not isinstance(entry, dict) or "model" not in entry:
-            raise ConfigError(f"variants.{name}: expected a mapping with a `model` key, got {entry!r}")
+            raise ConfigError(f"{section}.{name}: expected a mapping with a `model` key, got {entry!r}")
         model = entry["model"]
-        if model not in REGISTRY:
-            raise ConfigError(f"variants.{name}.model: {model!r} is not a known model; "
-                              f"use one of {', '.join(sorted(REGISTRY))}")
-        options = build(REGISTRY[model].Options, {k: v for k, v in entry.items() if k != "model"},
-                        f"variants.{name}")
+        if model not in registry:
+            raise ConfigError(f"{section}.{name}.model: {model!r} is not a known model; "
+                              f"use one of {', '.join(sorted(registry))}")
+        options = build(registry[model].Options, {k: v for k, v in entry.items() if k != "model"},
+                        f"{section}.{name}")
         out[name] = VariantConfig(model, dataclasses.asdict(options))
     return out
 

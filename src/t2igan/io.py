@@ -88,3 +88,17 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_image_set(path: str | os.PathLike, rows: np.ndarray, size: int, meta: dict, fill) -> None:
+    """A generated set as a directory: images.npy (uint8 [N, size, size, 3]), caption_rows.npy and
+    meta.json.  ``fill(images)`` writes the images into the memory map it is given.  Built in a
+    temporary directory and swapped in whole: never half a set on disk."""
+    with atomic_dir(path) as tmp:
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                           shape=(len(rows), size, size, 3))
+        fill(images)
+        images.flush()
+        del images
+        np.save(tmp / "caption_rows.npy", np.asarray(rows).astype(np.int64))
+        (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))

@@ -19,3 +19,8 @@ def write_history(live_dir: str | Path, history: list[dict], metrics: dict[str, 
             live.log_metric(name, row[key])
         live.make_summary()
     live.end()
+
+
+def metric_names(row: dict) -> dict[str, str]:
+    """History keys -> DVCLive names: d_total -> d/total, g_adv -> g/adv, images_per_s -> images_per_s."""
+    return {k: k.replace("_", "/", 1) if k[:2] in ("d_", "g_") else k for k in row if k != "epoch"}

@@ -1,0 +1,110 @@
+"""What a baseline family gives its training loop (``t2igan.train.baseline``), and what it gets.
+
+The baselines (seeds 002 and 004) are not text-to-image GANs: DCGAN, WGAN and WGAN-GP are
+unconditional, DRAW is a VAE, conditional on a species or a sentence at most.  They train with
+their papers' optimisers and schedules, not AttnGAN's, so they have their own loop and stages
+(``*_baseline@<name>``); what they share with the text-to-image variants is the data, the
+generated-set format and the scores.
+
+A family owns its networks, optimisers and step:
+
+- ``Options``: a frozen dataclass of its settings (params.yaml ``baselines.<name>``), ``self.o``;
+- ``condition``: "none", "species" (one-hot) or "sentence" (the frozen DAMSM's sentence code);
+- ``build()``: every network in an ``nn.ModuleDict``, initialised (torch's global RNG);
+- ``optimisers(nets)``: a dict of name -> optimiser;
+- ``step(nets, opts, batch, step)``: one update (``step`` counts batches since the start of the
+  run, for critic schedules); returns named scalar loss terms, "total" the one minimised;
+- ``noise(n, rng)``: the latent of ``n`` samples [n, ...] from a numpy generator;
+- ``sample(nets, noise, cond)``: images [n, 3, s, s] in [-1, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from t2igan.models.damsm import DIM as SENTENCE_DIM
+
+N_SPECIES = 200  # CUB's classes; the synthetic set has as many
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """Everything that decides a trained baseline (its `baselines` entry and the scale)."""
+
+    name: str
+    model: str
+    epochs: int
+    image_size: int
+    width: int
+    max_words: int
+    seed: int
+    workers: int = 0
+    device: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, p, name: str, **options) -> BaselineSettings:
+        """From validated params; ``options`` override the entry's (the DRAW sweep)."""
+        from t2igan.errors import ConfigError
+
+        if name not in p.baselines:
+            raise ConfigError(f"baselines: no entry {name!r} in params.yaml; known: {', '.join(p.baselines) or 'none'}")
+        entry = p.baselines[name]
+        return cls(name=name, model=entry.model, epochs=p.scale.baseline_epochs, image_size=p.scale.image_size,
+                   width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
+                   workers=p.train.workers, device=p.train.device, options={**entry.options, **options})
+
+
+@dataclass
+class RealBatch:
+    images: torch.Tensor                 # [B, 3, s, s] in [-1, 1]
+    cond: torch.Tensor | None = None     # [B, cond_dim], or None for an unconditional family
+
+
+class Baseline:
+    """Base class of a baseline family; see the module docstring."""
+
+    @dataclass(frozen=True)
+    class Options:
+        """No options of its own."""
+
+    condition = "none"
+
+    def __init__(self, settings: BaselineSettings):
+        self.s = settings
+        self.o = self.Options(**settings.options)
+
+    @property
+    def cond_dim(self) -> int:
+        return {"none": 0, "species": N_SPECIES, "sentence": SENTENCE_DIM}[self.condition]
+
+    @property
+    def text_conditional(self) -> bool:
+        """Whether its images answer a caption: then R-precision and attribute accuracy apply."""
+        return self.condition == "sentence"
+
+    def build(self) -> nn.ModuleDict:
+        raise NotImplementedError
+
+    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, nets: nn.ModuleDict, noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def species_one_hot(class_ids: torch.Tensor) -> torch.Tensor:
+    """CUB class ids [B] (1..200, as in the prepared index) -> float one-hot [B, N_SPECIES]."""
+    if class_ids.numel() and (int(class_ids.min()) < 1 or int(class_ids.max()) > N_SPECIES):
+        raise ValueError(f"class ids must lie in 1..{N_SPECIES}, got {int(class_ids.min())}..{int(class_ids.max())}")
+    return F.one_hot(class_ids.long() - 1, N_SPECIES).float()

@@ -1,0 +1,101 @@
+"""DCGAN, WGAN and WGAN-GP (seed 004): one family, the DCGAN networks (``models/dcgan.py``) with
+three losses, each with its paper's optimiser and critic schedule (params.yaml ``baselines``):
+
+- ``bce`` (DCGAN): D minimises BCE(D(x), 1) + BCE(D(G(z)), 0); G the non-saturating BCE(D(G(z)), 1);
+  Adam 2e-4, betas (0.5, 0.999), one D step per G step.
+- ``wgan``: the critic's E[f(fake)] - E[f(real)], every critic weight clipped to [-clip, clip] after
+  each critic step; G minimises -E[f(fake)]; RMSprop 5e-5; ``n_critic`` = 5 critic steps per G step.
+- ``wgan_gp``: the same losses, no clipping, plus ``gp_lambda`` x the gradient penalty, a critic
+  without BatchNorm; Adam 1e-4, betas (0, 0.9) (the paper; its code used 0.5), n_critic 5.
+
+Each critic step takes a fresh real batch and fresh z; G steps after every ``n_critic``-th.
+(The official WGAN code also ran 100 critic steps for the first 25 G steps and every 500th;
+the paper's Algorithm 1 does not, nor does this.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from t2igan.baselines.base import Baseline, RealBatch
+from t2igan.losses import wgan
+from t2igan.models import dcgan
+
+
+class DCGAN(Baseline):
+    @dataclass(frozen=True)
+    class Options:
+        loss: Literal["bce", "wgan", "wgan_gp"] = "bce"
+        optimizer: Literal["adam", "rmsprop"] = "adam"
+        lr: float = field(default=2e-4, metadata={"min": 0.0})
+        beta1: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+        beta2: float = field(default=0.999, metadata={"min": 0.0, "max": 1.0})
+        n_critic: int = field(default=1, metadata={"min": 1})          # critic steps per G step
+        clip: float = field(default=0.01, metadata={"min": 0.0})      # wgan only
+        gp_lambda: float = field(default=10.0, metadata={"min": 0.0})  # wgan_gp only
+        batch_size: int = field(default=64, metadata={"min": 2})
+        z_dim: int = field(default=100, metadata={"min": 1})
+
+    def build(self) -> nn.ModuleDict:
+        s, o = self.s, self.o
+        G = dcgan.init_dcgan(dcgan.Generator(s.image_size, o.z_dim, s.width))
+        D = dcgan.init_dcgan(dcgan.Discriminator(s.image_size, s.width, batch_norm=o.loss != "wgan_gp"))
+        return nn.ModuleDict({"G": G, "D": D})
+
+    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+        o = self.o
+
+        def make(params):
+            if o.optimizer == "rmsprop":
+                return torch.optim.RMSprop(params, lr=o.lr)
+            return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2))
+
+        return {"G": make(nets["G"].parameters()), "D": make(nets["D"].parameters())}
+
+    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
+        G, D, o = nets["G"], nets["D"], self.o
+        real = batch.images
+        fake = G(torch.randn(len(real), o.z_dim, device=real.device))
+        if o.loss == "bce":
+            r, f = D(real), D(fake.detach())
+            d_loss = (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                      + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
+            terms = {"d_total": d_loss}
+        else:
+            distance = -wgan.critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
+            d_loss = -distance
+            terms = {"d_wasserstein": distance}
+            if o.loss == "wgan_gp":
+                gp = wgan.gradient_penalty(D, real, fake)
+                d_loss = d_loss + o.gp_lambda * gp
+                terms["d_gp"] = gp
+            terms["d_total"] = d_loss
+        opts["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        opts["D"].step()
+        if o.loss == "wgan":
+            wgan.clip_weights(D, o.clip)
+        if (step + 1) % o.n_critic == 0:
+            D.requires_grad_(False)
+            if o.loss == "bce":
+                f = D(fake)
+                g_loss = F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
+            else:
+                g_loss = wgan.generator_loss(D, fake)
+            opts["G"].zero_grad(set_to_none=True)
+            g_loss.backward()
+            opts["G"].step()
+            D.requires_grad_(True)
+            terms["g_total"] = g_loss
+        return {k: v.detach() for k, v in terms.items()}
+
+    def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        return torch.from_numpy(rng.standard_normal((n, self.o.z_dim), dtype=np.float32))
+
+    def sample(self, nets: nn.ModuleDict, noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return nets["G"](noise)

@@ -1,0 +1,119 @@
+"""DRAW (seed 002) as a baseline: the recurrent VAE of ``models/draw.py`` on the bird crops.
+
+Loss per image: reconstruction (``loss``: BCE on the canvas logits, or squared error, summed over
+pixels) + the KL of every step to N(0, I), summed over steps; Adam, gradient norm clipped.
+Pixels are in [0, 1] inside the model, [-1, 1] outside it like every other family.
+``attention`` false: read [x, x_hat] and a Linear write; true: ``read_n`` x ``read_n`` glimpses
+and ``write_n`` x ``write_n`` patches through Gaussian filterbanks.
+``condition``: none; species (a one-hot of the class, as the seed did with MNIST digits); or
+sentence (the frozen DAMSM's sentence code of a caption: text-to-image, so R-precision applies),
+concatenated to the encoder's and the decoder's inputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from t2igan.baselines.base import Baseline, RealBatch
+from t2igan.models import draw
+
+
+class DRAWBaseline(Baseline):
+    @dataclass(frozen=True)
+    class Options:
+        attention: bool = False
+        read_n: int = field(default=12, metadata={"min": 2})
+        write_n: int = field(default=12, metadata={"min": 2})
+        steps: int = field(default=8, metadata={"min": 1})
+        z_dim: int = field(default=16, metadata={"min": 1})    # per step
+        enc_dim: int = field(default=256, metadata={"min": 1})
+        dec_dim: int = field(default=256, metadata={"min": 1})
+        loss: Literal["bce", "mse"] = "bce"
+        condition: Literal["none", "species", "sentence"] = "none"
+        lr: float = field(default=1e-3, metadata={"min": 0.0})
+        beta1: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+        beta2: float = field(default=0.999, metadata={"min": 0.0, "max": 1.0})
+        grad_clip: float = field(default=10.0, metadata={"min": 0.0})   # gradient-norm clip; 0: none
+        batch_size: int = field(default=64, metadata={"min": 2})
+
+    @property
+    def condition(self) -> str:
+        return self.o.condition
+
+    def build(self) -> nn.ModuleDict:
+        o = self.o
+        n = (o.read_n, o.write_n) if o.attention else (None, None)
+        return nn.ModuleDict({"draw": draw.DRAW(self.s.image_size, steps=o.steps, z_dim=o.z_dim, enc_dim=o.enc_dim,
+                                                dec_dim=o.dec_dim, read_n=n[0], write_n=n[1],
+                                                cond_dim=self.cond_dim)})
+
+    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+        o = self.o
+        return {"draw": torch.optim.Adam(nets["draw"].parameters(), lr=o.lr, betas=(o.beta1, o.beta2))}
+
+    def losses(self, net: nn.Module, x: torch.Tensor, cond: torch.Tensor | None, eps=None) -> dict[str, torch.Tensor]:
+        """Loss terms on images ``x`` in [0, 1]; also the per-step KL, mu and logvar for statistics."""
+        logits, mu, logvar, _ = net(x, cond, eps)
+        kl = draw.kl_per_step(mu, logvar)
+        rec = draw.reconstruction_loss(logits, x, self.o.loss)
+        return {"total": rec + kl.sum(), "reconstruction": rec, "kl": kl.sum(), "kl_steps": kl, "mu": mu,
+                "logvar": logvar, "logits": logits}
+
+    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
+        net = nets["draw"]
+        terms = self.losses(net, (batch.images + 1) / 2, batch.cond)
+        opts["draw"].zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if self.o.grad_clip > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), self.o.grad_clip)
+        opts["draw"].step()
+        return {k: terms[k].detach() for k in ("total", "reconstruction", "kl")}
+
+    def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        return torch.from_numpy(rng.standard_normal((n, self.o.steps, self.o.z_dim), dtype=np.float32))
+
+    def sample(self, nets: nn.ModuleDict, noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return nets["draw"].sample(noise.transpose(0, 1), cond) * 2 - 1
+
+    @torch.no_grad()
+    def canvases(self, nets: nn.ModuleDict, images: torch.Tensor, cond: torch.Tensor | None,
+                 seed: int) -> torch.Tensor:
+        """The canvas after each step for ``images`` [B, 3, s, s] in [-1, 1]: [B, T, 3, s, s] in [-1, 1]."""
+        x = (images + 1) / 2
+        eps = torch.randn(self.o.steps, len(x), self.o.z_dim, generator=torch.Generator().manual_seed(seed))
+        _, _, _, canvases = nets["draw"](x, cond, eps.to(x.device), keep_canvases=True)
+        return canvases.transpose(0, 1) * 2 - 1
+
+    @torch.no_grad()
+    def statistics(self, nets: nn.ModuleDict, images: np.ndarray, cond: torch.Tensor | None, *, seed: int,
+                   batch_size: int = 250, inactive_threshold: float = 0.9) -> dict:
+        """DRAW's own metrics on uint8 images [N, s, s, 3] (the test set): mean reconstruction error
+        per image (BCE and squared error, summed over pixels, of the canvas after the last step), KL
+        per step and in total, and per step the variance law and the inactive latent variables."""
+        net = nets["draw"]
+        device = next(net.parameters()).device
+        gen = torch.Generator().manual_seed(seed)
+        sums = {"bce": 0.0, "mse": 0.0}
+        kl, mus, logvars = 0.0, [], []
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2).float().div(255).to(device)
+            c = None if cond is None else cond[i:i + batch_size].to(device)
+            eps = torch.randn(self.o.steps, len(x), self.o.z_dim, generator=gen).to(device)
+            logits, mu, logvar, _ = net(x, c, eps)
+            sums["bce"] += float(draw.reconstruction_loss(logits, x, "bce")) * len(x)
+            sums["mse"] += float(draw.reconstruction_loss(logits, x, "mse")) * len(x)
+            kl = kl + draw.kl_per_step(mu, logvar) * len(x)
+            mus.append(mu.cpu())
+            logvars.append(logvar.cpu())
+        n = len(images)
+        latent = draw.latent_statistics(torch.cat(mus, dim=1), torch.cat(logvars, dim=1), inactive_threshold)
+        kl_steps = (kl / n).tolist()
+        return {"reconstruction_bce": sums["bce"] / n, "reconstruction_mse": sums["mse"] / n,
+                "kl_total": float(sum(kl_steps)), "kl_per_step": kl_steps,
+                "inactive_latents": int(sum(latent["inactive"])), "inactive_per_step": latent["inactive"],
+                "variance_law_per_step": latent["variance_law"], "latents": self.o.steps * self.o.z_dim,
+                "images": n}

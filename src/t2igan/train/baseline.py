@@ -1,0 +1,242 @@
+"""The baselines' training loop (stage ``train_baseline@<name>``) and their generation.
+
+The same determinism and resume rules as ``t2igan.train.gan``: a checkpoint (written atomically)
+after every epoch; each epoch reseeds torch from (seed, epoch) and draws its data order from a
+generator seeded the same way, and every item's caption and crop are seeded by (seed, epoch,
+item); the critic schedule counts batches from the start of the run.  So a run killed at any
+point and resumed from its last checkpoint ends bit-identical to an uninterrupted one on CPU.
+The checkpoint also holds the package's source digest: a run is never resumed by changed code.
+
+There is no EMA here (none of the baselines' papers used one): the trained networks are sampled.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from t2igan import faults, io, source
+from t2igan.baselines import REGISTRY, Baseline, BaselineSettings, RealBatch
+from t2igan.baselines.base import species_one_hot
+from t2igan.data import cub
+from t2igan.data.dataset import TextImageDataset, collate, to_branches
+from t2igan.data.preprocess import Prepared
+from t2igan.train import checkpoint
+from t2igan.train.device import pick_device
+from t2igan.train.gan import FrozenDamsm, TrainingError
+
+FREE_SETTINGS = ("epochs", "device", "workers")
+
+
+def make(s: BaselineSettings) -> Baseline:
+    if s.model not in REGISTRY:
+        raise TrainingError(f"unknown baseline model {s.model!r} ({s.name!r}); known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[s.model](s)
+
+
+def load_judge(family: Baseline, damsm_dir: str | Path | None, device: torch.device) -> FrozenDamsm | None:
+    """The frozen DAMSM a sentence-conditioned family reads its captions with; None for the others."""
+    if family.condition != "sentence":
+        return None
+    if damsm_dir is None:
+        raise TrainingError(f"{family.s.name} is conditioned on sentences: give the pretrained DAMSM directory")
+    return FrozenDamsm.load(damsm_dir, device)
+
+
+def conditions(family: Baseline, captions: torch.Tensor, lengths: torch.Tensor, class_ids: torch.Tensor,
+               damsm: FrozenDamsm | None) -> torch.Tensor | None:
+    """The condition of each item: None, a species one-hot, or the DAMSM sentence code."""
+    if family.condition == "species":
+        return species_one_hot(class_ids)
+    if family.condition == "sentence":
+        return damsm.encode(captions, lengths)[1]
+    return None
+
+
+@torch.no_grad()
+def row_conditions(family: Baseline, prepared: Prepared, rows: np.ndarray, *, seed: int, damsm: FrozenDamsm | None,
+                   device: torch.device, batch_size: int = 500) -> torch.Tensor | None:
+    """The condition of each caption row [N, cond_dim] on ``device`` (None when unconditional); a
+    caption's words are chosen as everywhere else (the 18-word rule seeded by (seed, row))."""
+    from t2igan.generate import encode_rows
+
+    if family.condition == "none":
+        return None
+    class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
+    if family.condition == "species":
+        return species_one_hot(class_ids).to(device)
+    captions, lengths = encode_rows(prepared, rows, family.s.max_words, seed)
+    return torch.cat([conditions(family, captions[i:i + batch_size].to(device), lengths[i:i + batch_size],
+                                 class_ids[i:i + batch_size], damsm) for i in range(0, len(rows), batch_size)])
+
+
+def _settings_state(s: BaselineSettings) -> dict:
+    return {**asdict(s), "code": source.fingerprint()}
+
+
+def _batch(family: Baseline, raw: dict, damsm, device: torch.device) -> RealBatch:
+    images = to_branches(raw["images"].to(device), [raw["images"].shape[-1]])[0]
+    with torch.no_grad():
+        cond = conditions(family, raw["captions"].to(device), raw["lengths"], raw["class_ids"].to(device), damsm)
+    return RealBatch(images, cond)
+
+
+def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm_dir: str | Path | None = None,
+          samples_dir: str | Path | None = None, live=None, progress: bool = True) -> list[dict]:
+    """Train (or resume) baseline ``s`` into ``out_dir`` (checkpoint.pt, then generator.pt);
+    returns the per-epoch history (mean of every loss term, seconds, images/s)."""
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / "checkpoint.pt"
+    device = pick_device(s.device)
+    family = make(s)
+    damsm = load_judge(family, damsm_dir, device)
+    torch.manual_seed(s.seed)
+    nets = family.build().to(device)
+    opts = family.optimisers(nets)
+    history: list[dict] = []
+    state = checkpoint.load(ckpt_path)
+    reason = checkpoint.why_not_resume(state, _settings_state(s), prepared.fingerprint(), s.epochs, FREE_SETTINGS)
+    if reason:
+        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
+        state = None
+    if state is not None:
+        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
+        nets.load_state_dict(state["nets"])
+        for k, opt in opts.items():
+            opt.load_state_dict(state["opts"][k])
+        history = state["history"]
+
+    dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
+                               seed=s.seed)
+    batch_size = family.o.batch_size
+    if len(dataset) < batch_size:
+        raise TrainingError(f"baselines.{s.name}.batch_size {batch_size} is larger than the training set "
+                            f"({len(dataset)} images)")
+    per_epoch = len(dataset) // batch_size
+    steps = 0  # in this process, for fault injection
+    for epoch in range(len(history), s.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(s.seed * 100_003 + epoch)
+        dataset.set_epoch(epoch)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), drop_last=True,
+                            collate_fn=collate, num_workers=s.workers, pin_memory=device.type == "cuda")
+        nets.train()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        bar = tqdm(loader, desc=f"{s.name} epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False)
+        for i, raw in enumerate(bar):
+            terms = family.step(nets, opts, _batch(family, raw, damsm, device), epoch * per_epoch + i)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+                counts[k] = counts.get(k, 0) + 1
+            bad = [k for k, v in terms.items() if not torch.isfinite(v)]
+            if bad:
+                raise TrainingError(f"{s.name}: loss {', '.join(bad)} is not finite in epoch {epoch + 1} (batch "
+                                    f"{i + 1}); stopped. The last good checkpoint is kept at {ckpt_path}")
+            bar.set_postfix({k: f"{sums[k] / counts[k]:.3f}" for k in sorted(sums)[:3]})
+            steps += 1
+            faults.step(steps)
+        seconds = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
+                        "images_per_s": round(per_epoch * batch_size / seconds, 2),
+                        **{k: sums[k] / counts[k] for k in sums}})
+        checkpoint.save(ckpt_path, {"settings": _settings_state(s), "data": prepared.fingerprint(),
+                                    "history": history, "nets": nets.state_dict(),
+                                    "opts": {k: opt.state_dict() for k, opt in opts.items()}})
+        if samples_dir is not None:
+            from t2igan.report.grids import sample_sheet  # the report side; not needed for training itself
+
+            sample_sheet(family, nets, prepared, Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", damsm=damsm,
+                         title=f"{s.name}, epoch {epoch + 1}")
+        if live is not None:
+            live(history)
+        if progress:
+            h = history[-1]
+            losses = " ".join(f"{k} {h[k]:.4g}" for k in sorted(sums))
+            print(f"epoch {h['epoch']}: {losses} | {h['images_per_s']} img/s", flush=True)
+    save_model(out_dir / "generator.pt", nets, s, len(history))
+    return history
+
+
+def save_model(path: Path, nets: nn.ModuleDict, s: BaselineSettings, epoch: int) -> None:
+    checkpoint.save(path, {"state": nets.state_dict(), "settings": asdict(s), "epoch": epoch})
+
+
+def load_model(path: str | Path, device: torch.device) -> tuple[Baseline, nn.ModuleDict, int]:
+    """A trained baseline written by ``train``: (its family, its networks in eval mode, its epoch)."""
+    state = checkpoint.load(path)
+    if state is None:
+        raise TrainingError(f"{path}: no trained baseline here; run its train_baseline stage first")
+    family = make(BaselineSettings(**state["settings"]))
+    nets = family.build()
+    nets.load_state_dict(state["state"])
+    return family, nets.to(device).eval(), state["epoch"]
+
+
+def untrained(family: Baseline, seed: int, device: torch.device) -> nn.ModuleDict:
+    """A freshly initialised copy of the family's networks (the floor row of the scores)."""
+    torch.manual_seed(seed)
+    return family.build().to(device).eval()
+
+
+@torch.no_grad()
+def generate(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
+             damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
+             noise: torch.Tensor | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 images [N, s, s, 3] (into ``out`` if given), one per caption row (the row gives a
+    conditional family its species or caption; the others ignore it).  The noise of item i is
+    drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``."""
+    from t2igan.generate import to_uint8
+
+    device = next(nets.parameters()).device
+    if noise is None:
+        noise = family.noise(len(rows), np.random.default_rng([seed, 7]))
+    if len(noise) != len(rows):
+        raise ValueError(f"{len(noise)} latents for {len(rows)} rows")
+    cond = row_conditions(family, prepared, rows, seed=seed, damsm=damsm, device=device)
+    if out is None:
+        out = np.zeros((len(rows), family.s.image_size, family.s.image_size, 3), np.uint8)
+    for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
+        sl = slice(start, start + batch_size)
+        out[sl] = to_uint8(family.sample(nets, noise[sl].to(device), None if cond is None else cond[sl]))
+    return out
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latents a and b [..., D] at fractions t [K]: [K, ..., D].
+    Gaussian latents live near a sphere; a straight line between two passes through its inside,
+    where the prior has little mass (White 2016).  Falls back to a straight line for parallel ends."""
+    fa, fb = a.flatten(), b.flatten()
+    cos = torch.dot(fa, fb) / (fa.norm() * fb.norm())
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    t = t.to(a.dtype).view(-1, *([1] * a.dim()))
+    if float(omega.sin().abs()) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / omega.sin()
+
+
+def interpolation(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, steps: int,
+                  seed: int, damsm: FrozenDamsm | None = None) -> np.ndarray:
+    """For each caption row (its condition held fixed), ``steps`` images along the slerp between two
+    prior draws: uint8 [len(rows), steps, s, s, 3]."""
+    rng = np.random.default_rng([seed, 13])
+    ends = family.noise(2 * len(rows), rng)
+    t = torch.linspace(0, 1, steps)
+    paths = torch.stack([slerp(ends[2 * k], ends[2 * k + 1], t) for k in range(len(rows))])  # [R, K, ...]
+    flat = paths.flatten(0, 1)
+    images = generate(family, nets, prepared, np.repeat(rows, steps), seed=seed, damsm=damsm, noise=flat)
+    return images.reshape(len(rows), steps, *images.shape[1:])
+
+
+def write_set(path: str | Path, family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *,
+              seed: int, damsm: FrozenDamsm | None, meta: dict, batch_size: int = 250) -> None:
+    """The family's images for caption ``rows`` as a generated set (``io.write_image_set``)."""
+    io.write_image_set(path, rows, family.s.image_size, meta, lambda images: generate(
+        family, nets, prepared, rows, seed=seed, damsm=damsm, batch_size=batch_size, progress=True, out=images))

@@ -1,0 +1,80 @@
+"""Stage generate_baseline@<name>: a baseline's generated set and its figures.
+
+    python stages/generate_baseline.py dcgan
+
+Writes data/generated/<name>/final: one image per test caption, ``generate_passes`` times over
+the test set, as for the text-to-image variants (an unconditional family ignores the caption; a
+conditional DRAW reads its species or sentence), so every model is scored on sets of one size.
+Figures in reports/<name>/figures/: generated.png (samples), interpolation.png and interpolation.gif
+(slerp between pairs of prior draws, seed 004) and, for DRAW, canvas.png: the canvas after every
+step for a few test images (seed 002, figure 3.1), whose last column is the reconstruction.
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from t2igan import io, stage
+from t2igan.baselines.draw import DRAWBaseline
+from t2igan.data import cub
+from t2igan.data.dataset import centre_crops, to_branches
+from t2igan.data.preprocess import Prepared
+from t2igan.generate import sample_rows, to_uint8
+from t2igan.report.grids import image_grid, interpolation_figures, sample_sheet
+from t2igan.train import baseline
+from t2igan.train.device import pick_device
+
+CANVAS_IMAGES = 6
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 6, 10
+
+
+def main(p, name: str):
+    start = time.perf_counter()
+    device = pick_device(p.train.device)
+    prepared = Prepared(p.preprocess.out_dir)
+    out, reports = Path(p.generate.out_dir) / name, Path("reports") / name
+    figures = reports / "figures"
+    family, nets, epoch = baseline.load_model(Path(p.train.out_dir) / name / "generator.pt", device)
+    damsm = baseline.load_judge(family, Path(p.damsm.out_dir) / "damsm", device)
+
+    test_images = prepared.split_indices("test")
+    rows = np.tile((test_images[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel(),
+                   p.scale.generate_passes)
+    t = time.perf_counter()
+    baseline.write_set(out / "final", family, nets, prepared, rows, seed=p.seed, damsm=damsm,
+                       batch_size=p.generate.batch_size,
+                       meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes})
+    rate = len(rows) / (time.perf_counter() - t)
+
+    sample_sheet(family, nets, prepared, figures / "generated.png", damsm=damsm, n=32, title=name)
+    paths = baseline.interpolation(family, nets, prepared, sample_rows(prepared, INTERPOLATION_ROWS),
+                                   steps=INTERPOLATION_STEPS, seed=p.seed, damsm=damsm)
+    interpolation_figures(paths, figures / "interpolation.png", figures / "interpolation.gif")
+    if isinstance(family, DRAWBaseline):
+        canvas_figure(family, nets, prepared, damsm, figures / "canvas.png", seed=p.seed, device=device)
+    io.write_json(reports / "generate.json", {
+        "images": int(len(rows)), "passes": p.scale.generate_passes, "epoch": epoch,
+        "images_per_s": round(rate, 1), "device": str(device), "seconds": stage.elapsed(start),
+    })
+
+
+def canvas_figure(family, nets, prepared, damsm, path: Path, *, seed: int, device) -> None:
+    """Rows: test images; columns: the image, then DRAW's canvas after each step."""
+    rows = sample_rows(prepared, CANVAS_IMAGES)
+    real = centre_crops(prepared, rows // cub.N_CAPTIONS, family.s.image_size)
+    x = to_branches(torch.from_numpy(real).permute(0, 3, 1, 2).to(device), [family.s.image_size])[0]
+    cond = baseline.row_conditions(family, prepared, rows, seed=seed, damsm=damsm, device=device)
+    canvases = family.canvases(nets, x, cond, seed)                            # [B, T, 3, s, s]
+    steps = canvases.shape[1]
+    grid = np.concatenate([real[:, None], to_uint8(canvases.flatten(0, 1)).reshape(len(rows), steps,
+                                                                                   *real.shape[1:])], axis=1)
+    labels = ["image"] + [f"step {t + 1}" for t in range(steps)]
+    io.save_png(path, image_grid(grid, column_labels=labels))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/generate_baseline.py NAME  (a key of `baselines` in params.yaml)")
+    stage.run(lambda p: main(p, sys.argv[1]))

@@ -1,0 +1,32 @@
+"""Stage train_baseline@<name>: train a baseline (DCGAN, WGAN, WGAN-GP, DRAW) with its own loop.
+
+    python stages/train_baseline.py dcgan
+"""
+import sys
+from pathlib import Path
+
+from t2igan import io, live, stage
+from t2igan.baselines import BaselineSettings
+from t2igan.data.preprocess import Prepared
+from t2igan.train import baseline
+
+
+def main(p, name: str):
+    s = BaselineSettings.from_params(p, name)
+    reports = Path("reports") / name
+    history = baseline.train(Prepared(p.preprocess.out_dir), Path(p.train.out_dir) / name, s,
+                             damsm_dir=Path(p.damsm.out_dir) / "damsm", samples_dir=reports / "samples",
+                             live=lambda h: live.write_history(reports / "live", h, live.metric_names(h[-1])))
+    last = history[-1]
+    io.write_json(reports / "train.json", {
+        "epochs": last["epoch"], "seconds": round(sum(h["seconds"] for h in history), 1),
+        "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 2),
+        **{f"final_{k}": round(v, 4) for k, v in last.items() if k not in ("epoch", "seconds", "images_per_s")},
+        "image_size": s.image_size, "seed": s.seed, "model": s.model,
+    })
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/train_baseline.py NAME  (a key of `baselines` in params.yaml)")
+    stage.run(lambda p: main(p, sys.argv[1]))
