@@ -16,7 +16,7 @@ def main(p, name: str):
     reports = Path("reports") / name
     history = baseline.train(Prepared(p.preprocess.out_dir), Path(p.train.out_dir) / name, s,
                              damsm_dir=Path(p.damsm.out_dir) / "damsm", samples_dir=reports / "samples",
-                             live=lambda h: live.write_history(reports / "live", h, live.metric_names(h[-1])))
+                             live=lambda h: live.write_history(reports / "live", h, live.metric_names({k: v for row in h for k, v in row.items()})))
     last = history[-1]
     io.write_json(reports / "train.json", {
         "epochs": last["epoch"], "seconds": round(sum(h["seconds"] for h in history), 1),

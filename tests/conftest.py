@@ -1,6 +1,7 @@
-"""Shared fixtures: a small hand-built data set in CUB's on-disk format."""
+"""Shared fixtures: a small hand-built data set in CUB's on-disk format, prepared, with a DAMSM."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,20 @@ def write_cub(root: Path, n_classes: int = 4, per_class: int = 3, size=(120, 90)
 @pytest.fixture
 def cub_root(tmp_path) -> Path:
     return write_cub(tmp_path / "birds")
+
+
+@pytest.fixture
+def tiny(cub_root, tmp_path):
+    """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
+    from t2igan.data.preprocess import Prepared, preprocess
+    from t2igan.train import checkpoint
+    from t2igan.train.damsm import DamsmSettings, build_encoders
+
+    preprocess(cub_root, tmp_path / "prep", image_size=32, progress=False)
+    prepared = Prepared(tmp_path / "prep")
+    ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
+    text, image = build_encoders(ds, len(prepared.vocab))
+    meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
+    checkpoint.save(tmp_path / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
+    checkpoint.save(tmp_path / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
+    return prepared, tmp_path / "damsm", tmp_path

@@ -9,13 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from t2igan.config import load_params
-from t2igan.data.preprocess import Prepared, preprocess
 from t2igan.data.refs import crop_refs
 from t2igan.errors import ConfigError
 from t2igan.generate import encode_rows, generate, sample_rows, write_set
 from t2igan.losses import attngan as adv
-from t2igan.train import checkpoint, gan
-from t2igan.train.damsm import DamsmSettings, build_encoders
+from t2igan.train import gan
 
 
 class StubD:
@@ -67,19 +65,6 @@ def _settings(**kw) -> gan.GanSettings:
     base = dict(variant="attngan", model="attngan", epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4,
                 df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
     return gan.GanSettings(**{**base, **kw})
-
-
-@pytest.fixture
-def tiny(cub_root, tmp_path):
-    """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
-    preprocess(cub_root, tmp_path / "prep", image_size=32, progress=False)
-    prepared = Prepared(tmp_path / "prep")
-    ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
-    text, image = build_encoders(ds, len(prepared.vocab))
-    meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
-    checkpoint.save(tmp_path / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
-    checkpoint.save(tmp_path / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
-    return prepared, tmp_path / "damsm", tmp_path
 
 
 def test_one_step_updates_g_and_d_but_never_the_judge(tiny):

@@ -203,3 +203,50 @@ def test_ragan_v1_through_train_generate_and_score(project):
     status = json.loads(_run(dvc + ["status", "--json", "score@ragan_v1", "--with-deps"], work, env))
     assert set(status) == {"train@ragan_v1"}   # the rest follows once its generator changes
     assert "variants.ragan_v1" in json.dumps(status["train@ragan_v1"])
+
+
+def test_baselines_through_train_generate_and_score(project):
+    """`dvc repro` of an unconditional GAN (text scores "n/a") and of the sentence-conditioned DRAW
+    (R-precision computed, DRAW's own metrics, canvases) at tiny scale."""
+    work, env, dvc = project
+    _run(dvc + ["repro", "score_baseline@wgan_gp", "score_baseline@draw_cond"], work, env)
+    for name in ("wgan_gp", "draw_cond"):
+        final = np.load(work / f"data/generated/{name}/final/images.npy", mmap_mode="r")
+        assert final.shape == (1000, 32, 32, 3)
+        figures = work / "reports" / name / "figures"
+        assert {"generated.png", "interpolation.png", "interpolation.gif"} <= {p.name for p in figures.iterdir()}
+        assert (work / f"reports/{name}/samples/epoch_0001.png").is_file()
+    gp = json.loads((work / "reports/wgan_gp/scores.json").read_text())
+    for row in ("final", "real", "untrained"):
+        assert np.isfinite([gp[row]["is"], gp[row]["fid"], gp[row]["kid"]]).all()
+        assert gp[row]["r_precision_damsm"] == gp[row]["attribute_accuracy"] == "n/a"
+    assert gp["real"]["fid"] < 1e-3
+    draw = json.loads((work / "reports/draw_cond/scores.json").read_text())
+    assert 0 <= draw["final"]["r_precision_evaluator_damsm"] <= 1 and 0 <= draw["final"]["attribute_accuracy"] <= 1
+    stats = draw["final"]["draw"]
+    assert stats["images"] == 100 and len(stats["kl_per_step"]) == stats["latents"] // 16 == 8
+    assert (work / "reports/draw_cond/figures/canvas.png").is_file()
+    train = json.loads((work / "reports/wgan_gp/train.json").read_text())
+    assert {"final_d_gp", "final_d_wasserstein", "final_g_total"} <= set(train)
+    # `dvc exp run -S baselines.wgan_gp.gp_lambda=5` re-runs that baseline only
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["baselines"]["wgan_gp"]["gp_lambda"] = 5.0
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = json.loads(_run(dvc + ["status", "--json", "score_baseline@wgan_gp", "score_baseline@draw_cond",
+                                    "--with-deps"], work, env))
+    assert set(status) == {"train_baseline@wgan_gp"}
+
+
+def test_draw_sweep(project):
+    """`dvc repro draw_sweep` at tiny scale with two step counts: one row per count, the figure."""
+    work, env, dvc = project
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["draw_sweep"].update(steps=[1, 4], images=50)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _run(dvc + ["repro", "draw_sweep"], work, env)
+    sweep = json.loads((work / "reports/draw_sweep/sweep.json").read_text())
+    assert [r["steps"] for r in sweep["runs"]] == [1, 4] and [r["z_per_step"] for r in sweep["runs"]] == [128, 32]
+    for r in sweep["runs"]:
+        assert len(r["variance_law_per_step"]) == r["steps"] and np.isfinite([r["fid"], r["reconstruction_bce"]]).all()
+    assert (work / "reports/draw_sweep/sweep.png").is_file()
+    assert (work / "models/draw_sweep/steps_04/generator.pt").is_file()

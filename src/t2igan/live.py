@@ -11,12 +11,14 @@ from dvclive import Live
 
 
 def write_history(live_dir: str | Path, history: list[dict], metrics: dict[str, str]) -> None:
-    """``metrics`` maps a history key to its DVCLive name, e.g. {"train_w0": "train/w0"}."""
+    """``metrics`` maps a history key to its DVCLive name, e.g. {"train_w0": "train/w0"}; a key an
+    epoch lacks (a G that took no step in it) is left out of that step."""
     live = Live(str(live_dir), resume=False, save_dvc_exp=False, dvcyaml=False)
     for row in history:
         live.step = row["epoch"]
         for key, name in metrics.items():
-            live.log_metric(name, row[key])
+            if key in row:
+                live.log_metric(name, row[key])
         live.make_summary()
     live.end()
 

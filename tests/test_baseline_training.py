@@ -1,0 +1,178 @@
+"""The baselines' families and loop: critic schedules, clipping, conditions, resume, generation."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from t2igan import source
+from t2igan.baselines import REGISTRY, BaselineSettings, RealBatch
+from t2igan.baselines.base import species_one_hot
+from t2igan.config import load_params
+from t2igan.errors import ConfigError
+from t2igan.train import baseline, checkpoint
+
+OPTIONS = {
+    "dcgan": dict(model="dcgan", loss="bce", batch_size=4, z_dim=8),
+    "wgan": dict(model="dcgan", loss="wgan", optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01, batch_size=4,
+                 z_dim=8),
+    "wgan_gp": dict(model="dcgan", loss="wgan_gp", lr=1e-4, beta1=0.0, beta2=0.9, n_critic=5, batch_size=4, z_dim=8),
+    "draw_cond": dict(model="draw", attention=True, read_n=3, write_n=4, steps=3, z_dim=4, enc_dim=16, dec_dim=16,
+                      condition="sentence", batch_size=4),
+    "draw_species": dict(model="draw", attention=False, steps=2, z_dim=3, enc_dim=8, dec_dim=8, condition="species",
+                         batch_size=4),
+}
+
+
+def _settings(name: str, epochs: int = 1, image_size: int = 32) -> BaselineSettings:
+    opts = dict(OPTIONS[name])
+    model = opts.pop("model")
+    options = dataclasses.asdict(REGISTRY[model].Options(**opts))
+    return BaselineSettings(name=name, model=model, epochs=epochs, image_size=image_size, width=4, max_words=18,
+                            seed=0, options=options)
+
+
+def _family(name: str):
+    family = baseline.make(_settings(name, image_size=16))
+    torch.manual_seed(0)
+    nets = family.build()
+    return family, nets, family.optimisers(nets)
+
+
+def test_wgan_weights_stay_clipped_after_every_critic_step_and_g_steps_every_fifth():
+    family, nets, opts = _family("wgan")
+    torch.manual_seed(1)
+    for step in range(10):
+        g_before = [p.detach().clone() for p in nets["G"].parameters()]
+        batch = RealBatch(torch.rand(4, 3, 16, 16) * 2 - 1)
+        terms = family.step(nets, opts, batch, step)
+        assert all(float(p.detach().abs().max()) <= 0.01 for p in nets["D"].parameters()), f"step {step}"
+        g_moved = any(not torch.equal(a, b) for a, b in zip(g_before, nets["G"].parameters()))
+        assert g_moved == ((step + 1) % 5 == 0) == ("g_total" in terms), f"step {step}"
+        assert torch.isclose(terms["d_total"], -terms["d_wasserstein"])
+
+
+def test_wgan_gp_critic_has_no_batchnorm_and_adds_the_penalty():
+    family, nets, opts = _family("wgan_gp")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nets["D"].modules())
+    assert isinstance(opts["D"], torch.optim.Adam) and opts["D"].defaults["betas"] == (0.0, 0.9)
+    terms = family.step(nets, opts, RealBatch(torch.rand(4, 3, 16, 16) * 2 - 1), 0)
+    assert torch.isclose(terms["d_total"], -terms["d_wasserstein"] + 10.0 * terms["d_gp"])
+    assert terms["d_gp"] > 0
+
+
+def test_dcgan_step_updates_both_networks_with_bce():
+    family, nets, opts = _family("dcgan")
+    before = {k: [p.detach().clone() for p in nets[k].parameters()] for k in ("G", "D")}
+    terms = family.step(nets, opts, RealBatch(torch.rand(4, 3, 16, 16) * 2 - 1), 0)
+    assert set(terms) == {"d_total", "g_total"} and float(terms["d_total"]) > 0
+    for k in ("G", "D"):
+        assert any(not torch.equal(a, b) for a, b in zip(before[k], nets[k].parameters())), k
+    assert all(p.requires_grad for p in nets["D"].parameters())
+
+
+def test_species_one_hot_and_its_range_check():
+    assert torch.equal(species_one_hot(torch.tensor([1, 200]))[:, [0, 199]], torch.eye(2))
+    with pytest.raises(ValueError, match="1..200"):
+        species_one_hot(torch.tensor([0]))
+
+
+def test_a_species_condition_changes_the_draw_sample():
+    family, nets, _ = _family("draw_species")
+    assert family.cond_dim == 200 and not family.text_conditional
+    noise = family.noise(2, np.random.default_rng(0))
+    a = family.sample(nets, noise, species_one_hot(torch.tensor([1, 1])))
+    b = family.sample(nets, noise, species_one_hot(torch.tensor([2, 2])))
+    assert a.shape == (2, 3, 16, 16) and a.min() >= -1 and a.max() <= 1
+    assert not torch.allclose(a, b)
+
+
+def test_slerp_keeps_its_ends_and_the_norm_between_orthogonal_latents():
+    a, b = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
+    path = baseline.slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.allclose(path[0], a) and torch.allclose(path[2], b)
+    assert torch.allclose(path[1].norm(), torch.tensor(3.0))      # a straight line would give 2.12
+    assert torch.allclose(baseline.slerp(a, a, torch.tensor([0.5]))[0], a)  # parallel ends
+
+
+def test_wgan_resumed_at_an_epoch_boundary_ends_bit_identical(tiny):
+    """9 training images, batch 4: 2 critic steps per epoch, so G's every-fifth step falls in the
+    middle of epoch 3; the schedule must carry over the resume."""
+    prepared, damsm_dir, tmp = tiny
+    full = baseline.train(prepared, tmp / "full", _settings("wgan", epochs=4), progress=False)
+    baseline.train(prepared, tmp / "part", _settings("wgan", epochs=2), progress=False)
+    resumed = baseline.train(prepared, tmp / "part", _settings("wgan", epochs=4), progress=False)
+    assert [h["d_total"] for h in full] == [h["d_total"] for h in resumed]
+    assert "g_total" in full[2] and "g_total" not in full[1]
+    a, b = (checkpoint.load(tmp / d / "checkpoint.pt") for d in ("full", "part"))
+    for key in a["nets"]:
+        assert torch.equal(a["nets"][key], b["nets"][key]), key
+
+
+def test_changed_code_does_not_resume_a_persisted_checkpoint(tiny, monkeypatch, capsys):
+    prepared, damsm_dir, tmp = tiny
+    baseline.train(prepared, tmp / "run", _settings("dcgan", epochs=1), progress=False)
+    monkeypatch.setattr(source, "fingerprint", lambda: "other code")
+    baseline.train(prepared, tmp / "run", _settings("dcgan", epochs=2), progress=False)
+    assert "made with other settings; training from scratch" in capsys.readouterr().out
+
+
+def test_source_fingerprint_follows_the_code(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    first = source.fingerprint.__wrapped__(tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert source.fingerprint.__wrapped__(tmp_path) != first
+
+
+def test_sentence_draw_trains_generates_deterministically_and_measures_itself(tiny):
+    prepared, damsm_dir, tmp = tiny
+    history = baseline.train(prepared, tmp / "draw", _settings("draw_cond"), damsm_dir=damsm_dir,
+                             samples_dir=tmp / "samples", progress=False)
+    assert set(history[0]) >= {"total", "reconstruction", "kl"}
+    assert (tmp / "samples" / "epoch_0001.png").is_file()
+    family, nets, epoch = baseline.load_model(tmp / "draw" / "generator.pt", torch.device("cpu"))
+    assert epoch == 1 and family.text_conditional and family.cond_dim == 256
+    damsm = baseline.load_judge(family, damsm_dir, torch.device("cpu"))
+    rows = np.arange(30, 45)
+    a = baseline.generate(family, nets, prepared, rows, seed=3, damsm=damsm, batch_size=4)
+    b = baseline.generate(family, nets, prepared, rows, seed=3, damsm=damsm, batch_size=7)
+    assert a.shape == (15, 32, 32, 3) and np.array_equal(a, b)
+    other = baseline.generate(family, nets, prepared, rows[::-1].copy(), seed=3, damsm=damsm)
+    assert not np.array_equal(a, other[::-1])  # the same noise, other captions: other images
+    baseline.write_set(tmp / "set", family, nets, prepared, rows, seed=3, damsm=damsm, meta={"variant": "x"})
+    assert np.array_equal(np.load(tmp / "set" / "images.npy"), a)
+    with pytest.raises(Exception, match="DAMSM"):
+        baseline.load_judge(family, None, torch.device("cpu"))
+
+    images = (np.random.default_rng(0).random((6, 32, 32, 3)) * 255).astype(np.uint8)
+    cond = baseline.row_conditions(family, prepared, rows[:6], seed=3, damsm=damsm, device=torch.device("cpu"))
+    stats = family.statistics(nets, images, cond, seed=0, batch_size=4)
+    assert stats["latents"] == 12 and len(stats["kl_per_step"]) == 3 and stats["images"] == 6
+    assert stats["kl_total"] == pytest.approx(sum(stats["kl_per_step"]))
+    assert 0 <= stats["inactive_latents"] <= 12 and stats["reconstruction_bce"] > stats["reconstruction_mse"] > 0
+    # one batch with the same noise: the loss terms training minimises
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    eps = torch.randn(3, 6, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        terms = family.losses(nets["draw"], x, cond, eps)
+    whole = family.statistics(nets, images, cond, seed=0, batch_size=6)
+    assert whole["reconstruction_bce"] == pytest.approx(float(terms["reconstruction"]), rel=1e-5)
+    assert whole["kl_total"] == pytest.approx(float(terms["kl"]), rel=1e-5)
+
+
+def test_baselines_section_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"baselines.w.loss: 'hinge' is not allowed"):
+        load_params(overrides={"baselines": {"w": {"model": "dcgan", "loss": "hinge"}}})
+    with pytest.raises(ConfigError, match=r"baselines.d.model: 'vae' is not a known model; use one of dcgan, draw"):
+        load_params(overrides={"baselines": {"d": {"model": "vae"}}})
+    with pytest.raises(ConfigError, match=r"baselines: attngan also named in variants"):
+        load_params(overrides={"baselines.attngan": {"model": "dcgan"}})
+    with pytest.raises(ConfigError, match=r"draw_sweep.steps\[1\]: 3 must be >= 1 and divide"):
+        load_params(overrides={"draw_sweep.steps": [1, 3]})
+    with pytest.raises(ConfigError, match=r"draw_sweep.base: 'dcgan' is not a `baselines` entry of model draw"):
+        load_params(overrides={"draw_sweep.base": "dcgan"})
+    p = load_params()
+    s = BaselineSettings.from_params(p, "draw_attn", steps=4, z_dim=32)
+    assert s.options["steps"] == 4 and s.options["attention"] is True and s.epochs == p.scale.baseline_epochs
