@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from t2igan import io, stage  # noqa: E402
 from t2igan.baselines import BaselineSettings  # noqa: E402
@@ -67,23 +68,28 @@ def main(p):
 
 def plot(results: list[dict], path: Path, title: str) -> None:
     steps = [r["steps"] for r in results]
-    panels = (("reconstruction_bce", "reconstruction error (BCE per image)"), ("fid", "FID (evaluator features)"),
-              ("inactive_latents", "inactive latents (mean var > 0.9)"))
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4), dpi=100)
-    for ax, (key, label) in zip(axes, panels):
-        ax.plot(steps, [r[key] for r in results], "o-", color="#4477aa")
-        ax.set_title(label, fontsize=9)
+    panels = (("reconstruction_bce", "reconstruction error", "BCE, nats per image"),
+              ("fid", "FID of the samples", "FID (evaluator features)"),
+              ("inactive_latents", "inactive latents (mean var > 0.9)", "latent variables"))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), dpi=100)
+    for ax, (key, title, unit) in zip(axes, panels):
+        ax.plot(steps, [r[key] for r in results], "o-", color="#4477aa", label="one model per T")
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(unit)
+        ax.legend(fontsize=7)
     ax = axes[3]
     for r in results:  # the variance law per step: about 1 where the KL has shaped the posterior
         ax.plot(range(1, r["steps"] + 1), r["variance_law_per_step"], "o-", ms=3, label=f"T = {r['steps']}")
-    ax.axhline(1.0, color="#777777", linestyle=":")
+    ax.axhline(1.0, color="#777777", linestyle=":", label="1 (the prior)")
     ax.set_title("variance law per step", fontsize=9)
-    ax.set_xlabel("step")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("var of means + mean of vars")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=7)
     for ax in axes[:3]:
         ax.set_xscale("log", base=2)
         ax.set_xticks(steps, [str(t) for t in steps])
-        ax.set_xlabel("steps T")
+        ax.set_xlabel("steps T (log scale)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     io.save_png(path, fig)

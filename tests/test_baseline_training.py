@@ -176,3 +176,5 @@ def test_baselines_section_is_checked(tmp_path):
     p = load_params()
     s = BaselineSettings.from_params(p, "draw_attn", steps=4, z_dim=32)
     assert s.options["steps"] == 4 and s.options["attention"] is True and s.epochs == p.scale.baseline_epochs
+    # WGAN-GP steps G every 5th batch: 5 times the epochs, the same G updates as DCGAN
+    assert BaselineSettings.from_params(p, "wgan_gp").epochs == 5 * BaselineSettings.from_params(p, "dcgan").epochs

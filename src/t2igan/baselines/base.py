@@ -54,9 +54,13 @@ class BaselineSettings:
         if name not in p.baselines:
             raise ConfigError(f"baselines: no entry {name!r} in params.yaml; known: {', '.join(p.baselines) or 'none'}")
         entry = p.baselines[name]
-        return cls(name=name, model=entry.model, epochs=p.scale.baseline_epochs, image_size=p.scale.image_size,
+        options = {**entry.options, **options}
+        # a critic-scheduled GAN updates G once every n_critic batches: it trains n_critic times as
+        # many epochs, so every GAN baseline makes the same number of generator updates
+        epochs = p.scale.baseline_epochs * options.get("n_critic", 1)
+        return cls(name=name, model=entry.model, epochs=epochs, image_size=p.scale.image_size,
                    width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
-                   workers=p.train.workers, device=p.train.device, options={**entry.options, **options})
+                   workers=p.train.workers, device=p.train.device, options=options)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from t2igan import io  # noqa: E402
 
@@ -91,7 +92,8 @@ def load_models(reports: Path, models: Path, entries: dict[str, tuple[str, bool]
         curves = read_json(d / "score_epochs.json") if (d / "score_epochs.json").is_file() else []
         state = torch.load(models / name / "generator.pt", map_location="cpu", weights_only=False)["state"]
         losses = read_losses(d / "live" / "plots" / "metrics")
-        out.append(Model(name, family, is_baseline, scores, train, curves, losses, count_parameters(state, is_baseline)))
+        parameters = count_parameters(state, is_baseline)
+        out.append(Model(name, family, is_baseline, scores, train, curves, losses, parameters))
     return out
 
 
@@ -219,6 +221,7 @@ def curves_figure(models: list[Model], path: Path) -> bool:
                    label="real test images")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     fig.suptitle("Scores of each epoch's EMA generator (one caption per test image)", fontsize=10)
     _save(fig, path)
@@ -226,6 +229,15 @@ def curves_figure(models: list[Model], path: Path) -> bool:
 
 
 PANEL_TITLES = {"d": "discriminator / critic terms", "g": "generator terms", "loss": "loss terms"}
+
+
+def loss_units(model: Model) -> str:
+    """What a model's logged values are measured in."""
+    if model.family == "draw":
+        return "nats per image"
+    if any("wasserstein" in term for terms in model.losses.values() for term in terms):
+        return "critic score (no unit)"
+    return "nats (BCE and DAMSM terms)"
 
 
 def loss_figure(model: Model, path: Path) -> bool:
@@ -237,7 +249,8 @@ def loss_figure(model: Model, path: Path) -> bool:
         for term, points in sorted(model.losses[panel].items()):
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", ms=3, label=term)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("epoch mean of the batch losses (nats)")
+        ax.set_ylabel(f"epoch mean, {loss_units(model)}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(PANEL_TITLES.get(panel, panel), fontsize=9)
         ax.legend(fontsize=7)
     fig.suptitle(f"{model.name}: training losses", fontsize=10)
@@ -281,8 +294,8 @@ def render(models: list[Model], *, figures: dict[str, str], sweep: dict | None, 
            "## Main table", "", main_table(models), "", protocol_line(models), "",
            "R-precision: 1 true caption against 99 of other species, cosine of the judge's codes, 10 folds. "
            "*DAMSM* is the judge the generators trained against (it overstates); *eval. DAMSM* is trained "
-           f"separately. The judges themselves reach {100 * damsm['r_precision_real']:.1f} % on real test images "
-           f"(chance 1 %). Attribute accuracy: how often the evaluator reads each attribute a caption names. "
+           f"separately (its own stage measured {100 * damsm['r_precision_real']:.1f} % on real test images; "
+           f"chance is 1 %). Attribute accuracy: how often the evaluator reads each attribute a caption names. "
            "\"n/a\": the model never reads a caption. G parameters: the sampling network (DRAW: encoder and "
            "decoder).", "", "Floors: each model untrained, scored the same way.", "", floor_table(models), ""]
     if "curves" in figures:
@@ -340,8 +353,9 @@ def render(models: list[Model], *, figures: dict[str, str], sweep: dict | None, 
                 f"{fid_sanity['fid_halves']:.2f}; real against noise: {fid_sanity['fid_noise']:.0f} "
                 f"({fid_sanity['images_per_set']} images per set).", ""]
         if "fid_sanity" in figures:
-            out.append(_image(figures["fid_sanity"], "FID sanity", "FID of a set built from k distinct real "
-                              "images repeated, against real images: diversity matters, not only quality."))
+            out.append(_image(figures["fid_sanity"], "FID sanity", "FID against real test images of a real set "
+                              "in which every image is repeated k times (so 1/k as many distinct images): "
+                              "diversity counts, not only quality."))
     out += ["## Published numbers (not comparable)", "", "On real CUB at 256 px with the standard Inception (IS "
             "fine-tuned on CUB, FID over about 30,000 images) and the training DAMSM as R-precision judge. "
             "This pipeline's numbers above use other data, size and extractor: they cannot be set beside these.",
