@@ -72,9 +72,9 @@ def plot(results: list[dict], path: Path, title: str) -> None:
               ("fid", "FID of the samples", "FID (evaluator features)"),
               ("inactive_latents", "inactive latents (mean var > 0.9)", "latent variables"))
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6), dpi=100)
-    for ax, (key, title, unit) in zip(axes, panels):
+    for ax, (key, name, unit) in zip(axes, panels):
         ax.plot(steps, [r[key] for r in results], "o-", color="#4477aa", label="one model per T")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(name, fontsize=9)
         ax.set_ylabel(unit)
         ax.legend(fontsize=7)
     ax = axes[3]

@@ -264,9 +264,8 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
     _run(["git", "-c", "user.name=t2igan-test", "-c", "user.email=test@localhost", "commit", "-qm", "run"], work, env)
     clone = tmp_path / "clone"
     _run(["git", "clone", "-q", str(work), str(clone)], tmp_path, env)
-    _run(dvc + ["pull"], clone, env)
-
     lock = yaml.safe_load((work / "dvc.lock").read_text())
+    _run(dvc + ["pull", *lock["stages"]], clone, env)  # the stages this project ran (others have no outputs)
     outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
     assert {"models/attngan/generator.pt", "data/prepared", "models/damsm/text_encoder.pt"} <= outs
 
