@@ -1,18 +1,16 @@
 """Stage train@<variant>: train a GAN variant against the pretrained DAMSM.
 
-    python stages/train.py attngan
+    python stages/train.py attngan                                  # one process
+    torchrun --standalone --nproc_per_node=4 stages/train.py attngan  # four, data-parallel
 """
+import os
 import sys
 from pathlib import Path
 
 from t2igan import io, live, stage
 from t2igan.data.preprocess import Prepared
+from t2igan import distributed
 from t2igan.train import gan
-
-
-def log_names(row: dict) -> dict[str, str]:
-    """History keys -> DVCLive names: d_d64 -> d/d64, g_adv -> g/adv, images_per_s -> images_per_s."""
-    return {k: k.replace("_", "/", 1) if k[:2] in ("d_", "g_") else k for k in row if k != "epoch"}
 
 
 def main(p, variant: str):
@@ -21,13 +19,16 @@ def main(p, variant: str):
     history = gan.train(Prepared(p.preprocess.out_dir), Path(p.damsm.out_dir) / "damsm",
                         Path(p.train.out_dir) / variant, s, refs_dir=p.crop_refs.out_dir,
                         samples_dir=reports / "samples",
-                        live=lambda h: live.write_history(reports / "live", h, log_names(h[-1])))
+                        live=lambda h: live.write_history(reports / "live", h, live.metric_names(h[-1])))
+    if not distributed.main_process():
+        return
     last = history[-1]
     io.write_json(reports / "train.json", {
         "epochs": last["epoch"], "seconds": round(sum(h["seconds"] for h in history), 1),
         "images_per_s": round(sum(h["images_per_s"] for h in history) / len(history), 2),
         **{f"final_{k}": round(v, 4) for k, v in last.items() if k[:2] in ("d_", "g_")},
         "image_size": s.image_size, "branches": s.branches, "batch_size": s.batch_size, "seed": s.seed,
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
     })
 
 

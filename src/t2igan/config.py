@@ -115,6 +115,7 @@ class TrainConfig:
     workers: int = field(metadata={"min": 0})
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
+    gpus: int = field(default=1, metadata={"min": 1})
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ next to the target, never a truncated target.  Readers therefore never see half 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -14,10 +15,23 @@ from typing import IO, Any, Iterator
 
 import numpy as np
 
+from t2igan.errors import T2IGANError
+
+
+class WriteError(T2IGANError):
+    """An output could not be written (full disk, quota, file too large, read-only); nothing was left half-written."""
+
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it over ``path`` only on success."""
+def atomic_write(path: str | os.PathLike, mode: str = "wb", keep_previous: str | os.PathLike | None = None,
+                 **open_kwargs: Any) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it over ``path`` only on success.
+
+    ``keep_previous``: where the file being replaced goes (renamed, just before the new one
+    takes its place), so that a reader who finds ``path`` damaged can fall back to it.
+    An operating-system failure while writing (a full disk...) becomes a WriteError naming
+    ``path``; the temporary file is removed and an existing ``path`` is untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
@@ -26,11 +40,31 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise WriteError(f"{path}: could not be written ({exc.strerror}); nothing was written there and "
+                             f"any earlier version is kept") from exc
         raise
+
+
+# Failures of the output medium, not of the program: full disk, quota, file too large, read-only.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed writer of ``path`` left behind (``atomic_write``'s
+    ``.<name>.tmp-*``); call it only where one process writes ``path``.  Returns what went."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.tmp-*")) if path.parent.is_dir() else []
+    for f in stale:
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
+    return stale
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -86,6 +120,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise WriteError(f"{path}: could not be written ({exc.strerror}); nothing was written there and "
+                             f"any earlier version is kept") from exc
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

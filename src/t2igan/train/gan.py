@@ -10,7 +10,10 @@ Nothing random carries over from one epoch to the next: each epoch reseeds torch
 (seed, epoch) and draws its data order from a generator seeded the same way, and every
 item's caption choice and crop are seeded by (seed, epoch, item).  So a run killed at any
 point and resumed from its last checkpoint replays exactly what the uninterrupted run did,
-and ends with bit-identical weights on CPU.
+and ends with bit-identical weights on CPU.  The resumable checkpoint is checksummed and the
+one before it kept (``train.checksummed``): a damaged file falls back to the previous epoch.
+
+Several processes (torchrun, ``train.gpus``) train data-parallel: see ``t2igan.distributed``.
 """
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ from t2igan.data.preprocess import Prepared
 from t2igan.data.refs import References, WithReferences, collate_with_references
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
-from t2igan.train import checkpoint
+from t2igan import distributed
+from t2igan.train import checkpoint, checksummed
 from t2igan.train.damsm import load_encoders
-from t2igan.train.device import pick_device
+from t2igan.distributed import World
 from t2igan.variants import REGISTRY, Batch, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -177,14 +181,18 @@ class Trainer:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     device: torch.device
+    world: World = World()
 
     @classmethod
-    def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device) -> Trainer:
+    def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device, world: World = World()) -> Trainer:
         torch.manual_seed(s.seed)
         variant = make_variant(s, damsm)
         G, Ds = variant.build()
         G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        if world.size > 1:  # BatchNorm over the global batch, as in one process
+            G, Ds = distributed.global_batchnorm(G), distributed.global_batchnorm(Ds)
         G, Ds, G_ema = (m.to(device) for m in (G, Ds, G_ema))
+        world.follow_main(G, Ds, G_ema)  # the same seed built them; this makes sure
         if device.type == "cuda":  # convolutions run faster on NHWC tensors
             for m in (G, Ds, G_ema):
                 m.to(memory_format=torch.channels_last)
@@ -193,7 +201,7 @@ class Trainer:
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
-        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device)
+        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world)
 
     def state(self) -> dict:
         return {"G": self.G.state_dict(), "Ds": self.Ds.state_dict(), "G_ema": self.G_ema.state_dict(),
@@ -207,16 +215,21 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
 
     def step(self, batch: Batch, ema_decay: float, timer=_no_timer) -> dict[str, torch.Tensor]:
-        """One D update then one G update on the same fake images; returns every loss term."""
+        """One D update then one G update on the same fake images; returns every loss term
+        (this process's: ``world.mean`` averages them over the ranks)."""
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-        z = torch.randn(len(batch.sentence), self.variant.s.z_dim, device=self.device)
+        # The noise is drawn for the global batch and sliced: the same as one process would draw.
+        n, s = len(batch.sentence) * self.world.size, self.variant.s
+        z = self.world.slice(torch.randn(n, s.z_dim, device=self.device))
+        eps = self.world.slice(torch.randn(n, s.c_dim, device=self.device))
         with timer("generator forward"), autocast:
-            fake = self.variant.generate(self.G, batch, z)
+            fake = self.variant.generate(self.G, batch, z, eps=eps)
         with timer("discriminator step"):
             with autocast:
                 d = self.variant.d_loss(self.Ds, batch, fake.detached())
             self.opt_d.zero_grad(set_to_none=True)
             d["total"].backward()
+            self.world.average_gradients(self.Ds.parameters())
             self.opt_d.step()
         with timer("generator step"):
             self.Ds.requires_grad_(False)  # G's loss needs gradients through D, not for D
@@ -224,6 +237,7 @@ class Trainer:
                 g = self.variant.g_loss(self.Ds, batch, fake)
             self.opt_g.zero_grad(set_to_none=True)
             g["total"].backward()
+            self.world.average_gradients(self.G.parameters())
             self.opt_g.step()
             self.Ds.requires_grad_(True)
             ema_update(self.G_ema, self.G, ema_decay)
@@ -255,22 +269,34 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
     EMA generator every ``snapshot_every`` epochs, and at the end) and generator.pt (the
     final EMA generator).  ``live(history)`` is called after every epoch's checkpoint.
     """
-    out_dir = Path(out_dir)
+    world, device = distributed.join(s.device)
+    try:
+        return _train(prepared, damsm_dir, Path(out_dir), s, world, device, refs_dir=refs_dir,
+                      samples_dir=samples_dir, live=live, progress=progress and world.main)
+    finally:
+        distributed.leave(world)
+
+
+def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSettings, world: World,
+           device: torch.device, *, refs_dir, samples_dir, live, progress: bool) -> list[dict]:
     ckpt_path = out_dir / "checkpoint.pt"
-    device = pick_device(s.device)
     damsm = FrozenDamsm.load(damsm_dir, device)
-    trainer = Trainer.create(s, damsm, device)
+    trainer = Trainer.create(s, damsm, device, world)
+    local_batch = world.local_batch(s.batch_size)
     history: list[dict] = []
-    state = checkpoint.load(ckpt_path)
+    state = checksummed.load(ckpt_path)  # every rank reads it; only rank 0 ever writes it
     reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, FREE_SETTINGS)
     if reason:
-        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
+        if world.main:
+            print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
         state = None
     if state is not None:
-        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
+        if world.main:
+            print(f"{ckpt_path}: resuming after epoch {len(state['history'])} (written by "
+                  f"{state.get('processes', 1)} process(es); now {world.size})", flush=True)
         trainer.load_state(state)
         history = state["history"]
-    else:  # snapshots of an earlier run (they persist between `dvc repro`s) are not this run's
+    elif world.main:  # snapshots of an earlier run (they persist between `dvc repro`s) are not this run's
         shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
 
     references = load_references(trainer.variant, refs_dir, prepared)
@@ -282,13 +308,16 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
     if len(dataset) < s.batch_size:
         raise TrainingError(f"batch size {s.batch_size} is larger than the training set ({len(dataset)} images)")
     steps = 0  # in this process, for fault injection
+    checked = 0  # steps after which the ranks' weights were compared
+    check_every = 1 if device.type == "cpu" else 100  # a host sync: not every step on a GPU
     for epoch in range(len(history), s.epochs):
         t0 = time.perf_counter()
         torch.manual_seed(s.seed * 100_003 + epoch)
         dataset.set_epoch(epoch)
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
-        loader = DataLoader(dataset, batch_size=s.batch_size, sampler=order.tolist(), drop_last=True,
-                            collate_fn=collate_fn, num_workers=s.workers, pin_memory=device.type == "cuda")
+        loader = DataLoader(dataset, batch_size=local_batch, sampler=world.part(order, s.batch_size),
+                            drop_last=True, collate_fn=collate_fn, num_workers=s.workers,
+                            pin_memory=device.type == "cuda")
         trainer.G.train()
         trainer.Ds.train()
         sums: dict[str, torch.Tensor] = {}
@@ -303,14 +332,22 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
             if n % 10 == 0 or device.type == "cpu":  # a host sync: not every step on a GPU
                 _check_finite(sums, epoch, n, ckpt_path)
                 bar.set_postfix(D=f"{sums['d_total'].item() / n:.3f}", G=f"{sums['g_total'].item() / n:.3f}")
+            if world.size > 1 and n % check_every == 0:
+                world.check_in_sync(f"epoch {epoch + 1}, step {n}", trainer.G, trainer.Ds, trainer.G_ema)
+                checked += 1
             faults.step(steps)
+        sums = world.mean(sums)
         _check_finite(sums, epoch, n, ckpt_path)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
                         "images_per_s": round(n * s.batch_size / seconds, 2),
                         **{k: v.item() / n for k, v in sums.items()}})
-        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
-                                    **trainer.state()})
+        if world.size > 1 and progress:
+            print(f"{world.size} processes: weights compared identical after {checked} steps so far", flush=True)
+        if not world.main:
+            continue
+        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
+                                     "processes": world.size, **trainer.state()})
         last = epoch + 1 == s.epochs
         if epoch + 1 in snapshot_epochs(s.epochs, s.snapshot_every):
             save_generator(out_dir / "snapshots" / f"epoch_{epoch + 1:04d}.pt", trainer.G_ema, s, epoch + 1)
@@ -327,7 +364,9 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
             print(f"epoch {h['epoch']}: D {h['d_total']:.3f} G {h['g_total']:.3f} (adv {h['g_adv']:.3f}, "
                   f"DAMSM w {h.get('g_damsm_w', float('nan')):.3f} s {h.get('g_damsm_s', float('nan')):.3f}) | "
                   f"{h['images_per_s']} img/s", flush=True)
-    save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
+    if world.main:
+        save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
+    world.barrier()  # the others wait until the outputs are written
     return history
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from t2igan import distributed
 from t2igan.losses import attngan as adv
 from t2igan.losses.damsm import damsm_loss
 from t2igan.models.attngan import Discriminator, Generator, init_weights, kl_loss
@@ -57,6 +58,10 @@ class AttnGAN(Variant):
         """DAMSM word and sentence losses of generated images (the frozen judge's ``regions`` and
         ``code`` of them) against their captions."""
         g = self.s
-        losses = damsm_loss(batch.words, batch.sentence, regions, code, batch.lengths, batch.class_ids,
+        # Over the global batch when data-parallel: every rank's captions are negatives, as in one
+        # process (each rank computes the whole loss; see t2igan.distributed).
+        words, sentence, regions, code, lengths, class_ids = (distributed.gather(x) for x in (
+            batch.words, batch.sentence, regions, code, batch.lengths, batch.class_ids))
+        losses = damsm_loss(words, sentence, regions, code, lengths, class_ids,
                             gamma1=g.gamma1, gamma2=g.gamma2, gamma3=g.gamma3)
         return losses["w0"] + losses["w1"], losses["s0"] + losses["s1"]

@@ -1,0 +1,88 @@
+"""Training checkpoints that detect their own damage and keep the one before.
+
+A file is ``MAGIC``, the SHA-256 of the payload, then the payload (``torch.save`` bytes).
+Writing renames the current file to ``<name>.prev<suffix>`` just before the new one takes its
+place (``io.atomic_write``), so at every instant there is a whole, verified checkpoint on disk:
+a process killed mid-write leaves the old file and a stray temporary one (removed on the
+next write); killed between the two renames, it leaves only the previous file.
+
+Reading verifies the checksum; a truncated or corrupted file (a bad copy, a failed `dvc pull`,
+a dying disk) is reported and the previous checkpoint is used instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import io as bytes_io
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from t2igan import faults, io
+from t2igan.errors import T2IGANError
+
+MAGIC = b"T2IGAN-CKPT-1\n"
+_DIGEST = 32
+
+
+class CheckpointError(T2IGANError):
+    pass
+
+
+def previous(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def save(path: str | Path, state: dict[str, Any]) -> None:
+    buf = bytes_io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getbuffer()
+    io.remove_stale_temps(path)
+    with io.atomic_write(path, "wb", keep_previous=previous(path)) as fh:
+        fh.write(MAGIC + hashlib.sha256(payload).digest())
+        half = len(payload) // 2
+        fh.write(payload[:half])
+        faults.checkpoint_write(fh)
+        fh.write(payload[half:])
+
+
+def _read(path: Path) -> tuple[dict | None, str | None]:
+    """(state, None) for a good file, (None, why) for a damaged one."""
+    data = path.read_bytes()
+    if data.startswith(b"PK") and not data.startswith(MAGIC):  # written before checksums: a bare torch.save
+        try:
+            return torch.load(bytes_io.BytesIO(data), map_location="cpu", weights_only=False), None
+        except Exception as exc:  # noqa: BLE001 - any failure to unpickle means a damaged file
+            return None, f"it cannot be read ({exc.__class__.__name__}: {exc})"
+    if not data.startswith(MAGIC):
+        return None, "it is not a t2igan checkpoint (no header; truncated to nothing, or another file)"
+    digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], memoryview(data)[len(MAGIC) + _DIGEST:]
+    if len(digest) < _DIGEST or hashlib.sha256(payload).digest() != digest:
+        return None, f"its checksum does not match ({len(data)} bytes: truncated or corrupted)"
+    return torch.load(bytes_io.BytesIO(payload), map_location="cpu", weights_only=False), None
+
+
+def load(path: str | Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or the previous one (with a warning) when ``path`` is damaged
+    or missing; None when there is neither.  Both damaged: a CheckpointError."""
+    path = Path(path)
+    prev = previous(path)
+    problems = []
+    for candidate in (path, prev):
+        if not candidate.is_file():
+            continue
+        state, why = _read(candidate)
+        if state is None:
+            problems.append(f"{candidate}: {why}")
+            print(f"warning: {candidate}: {why}; " +
+                  (f"trying {prev}" if candidate == path else "no earlier checkpoint is left"), file=sys.stderr)
+            continue
+        if candidate == prev:
+            print(f"warning: {path}: {'damaged' if problems else 'missing'}; resuming from the previous "
+                  f"checkpoint {prev}", file=sys.stderr)
+        return state
+    if problems:
+        raise CheckpointError("; ".join(problems) + ". Delete them to train from scratch")
+    return None
