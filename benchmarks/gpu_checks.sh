@@ -17,3 +17,6 @@ timeout 230 python3 $B --epochs 16 48 --set workers=6 --out $OUT/gpu-damsm-curve
 timeout 150 python3 $B --epochs 16 48 --set workers=6 cnn_width=32 cnn_input=64 \
     --out $OUT/gpu-damsm-curve-w32-in64.json | grep '^{"epochs'
 timeout 100 python3 benchmarks/throughput.py --scales quick paper --steps 20 --out $OUT/gpu-throughput.json
+# issue 9: AttnGAN at paper scale, bf16 autocast against fp32 over the first 10 steps, images/s, peak memory
+timeout 200 python3 benchmarks/throughput.py --scales paper --variants attngan --steps 20 --precision-steps 10 \
+    --out $OUT/gpu-attngan-paper-precision.json

@@ -4,6 +4,7 @@ Run by hand (not in CI), from the project root:
 
     python benchmarks/throughput.py                                   # variants of params.yaml, scale quick
     python benchmarks/throughput.py --scales paper --steps 30          # on a GPU
+    python benchmarks/throughput.py --scales paper --variants attngan --precision-steps 10   # bf16 vs fp32
     python benchmarks/throughput.py --scales quick --branches 1 --gf-dim 32 --df-dim 64 --batch-size 16 --no-damsm
     python benchmarks/throughput.py --scales quick --image-size 128 --branches 2 --gf-dim 32 --df-dim 64 \
         --batch-size 8 --no-damsm    # MODELS.md's 64 + 128 px reference setting
@@ -104,6 +105,28 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
             "seconds_per_step": round(total / steps, 4), "peak_memory_gib": _peak_memory_gib(device)}
 
 
+def precision_check(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: int, steps: int) -> dict:
+    """The first ``steps`` training steps twice from the same initial weights, batches and noise:
+    in float32, then under bfloat16 autocast (what training uses on GPUs).  Returns each loss
+    term's largest relative difference over those steps, and the per-step values."""
+    runs = {}
+    for bf16 in (False, True):
+        trainer = gan.Trainer.create(s, damsm, device)  # seeds itself: the same weights both times
+        trainer.bf16 = bf16
+        torch.manual_seed(1)
+        rows = []
+        for i in range(steps):
+            raw = _random_raw(s, vocab, s.batch_size, 100 + i, trainer.variant.needs_reference)
+            terms = trainer.step(gan.make_batch(raw, damsm, s.sizes, device), s.ema_decay)
+            rows.append({k: round(v.item(), 6) for k, v in terms.items()})
+        runs["bf16" if bf16 else "fp32"] = rows
+    worst = {k: max(abs(b[k] - f[k]) / max(abs(f[k]), 1e-3) for f, b in zip(runs["fp32"], runs["bf16"]))
+             for k in runs["fp32"][0]}
+    return {"precision_steps": steps,
+            "bf16_vs_fp32_max_relative_difference": {k: round(v, 5) for k, v in worst.items()},
+            "precision_losses": runs}
+
+
 @torch.no_grad()
 def bench_generation(s: gan.GanSettings, damsm, device, vocab: int, batches: int, batch_size: int) -> float:
     variant = gan.make_variant(s, damsm)
@@ -162,6 +185,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-damsm", action="store_true", help="leave the DAMSM loss out of the G step")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--gen-batch-size", type=int, default=50, help="batch of the generation timing")
+    ap.add_argument("--precision-steps", type=int, default=0,
+                    help="also compare this many first training steps in bfloat16 autocast against float32")
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     args = ap.parse_args(argv)
 
@@ -191,6 +216,10 @@ def main(argv=None) -> None:
                                                                              args.gen_batch_size),
                    "data_images_per_s": bench_data(p, s, max(5, args.steps)),
                    "torch": torch.__version__}
+            if args.precision_steps:
+                row.update(precision_check(s, damsm, device, vocab, args.precision_steps))
+                print(f"  bf16 vs fp32 over {args.precision_steps} steps, largest relative difference: "
+                      f"{row['bf16_vs_fp32_max_relative_difference']}", file=sys.stderr)
             rows.append(row)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

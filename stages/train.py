@@ -7,9 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from t2igan import io, live, stage
+from t2igan import distributed, io, live, stage
 from t2igan.data.preprocess import Prepared
-from t2igan import distributed
 from t2igan.train import gan
 
 

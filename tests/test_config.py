@@ -27,6 +27,12 @@ def test_default_params_load():
     ("preprocess.max_words", 0, "preprocess.max_words: 0 is below the minimum 1"),
     ("quick.image_size", 8, "quick.image_size: 8 is below the minimum 16"),
     ("quick.colour", "red", "quick: unknown key(s) colour"),
+    ("train.lr_g", -0.0002, "train.lr_g: -0.0002 is below the minimum 0.0"),
+    ("train.gpus", 0, "train.gpus: 0 is below the minimum 1"),
+    ("train.gpus", "two", "train.gpus: expected an integer"),
+    ("variants.bogus", {"model": "nope"}, "variants.bogus.model: 'nope' is not a known model; use one of attngan,"),
+    ("variants.attngan.colour", 1, "variants.attngan: unknown key(s) colour; known: none"),
+    ("baselines.dcgan.lr", -1, "baselines.dcgan.lr: -1.0 is below the minimum"),
 ])
 def test_bad_values_name_the_key(dotted, value, needle):
     raw = copy.deepcopy(RAW)

@@ -24,10 +24,61 @@ def test_disk_full_leaves_nothing(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(io.WriteError, match=r"x.npy: could not be written \(No space left on device\); nothing"):
         io.save_npy(tmp_path / "x.npy", np.zeros(10))
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert os.listdir(tmp_path) == []
+
+
+# A real failure of the operating system mid-write: a 64 KiB file-size limit (RLIMIT_FSIZE, with
+# SIGXFSZ ignored so that write() fails with EFBIG instead of killing the process), as a full disk
+# fails a write half-way.  Each writer must raise a clear error and leave the old output whole.
+_LIMITED = """
+import resource, signal, sys
+import numpy as np
+import torch
+from t2igan import io
+from t2igan.train import checksummed
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+out, what = sys.argv[1], sys.argv[2]
+big = np.ones((200, 200), dtype=np.float64)  # 320 kB
+try:
+    if what == "npy":
+        io.save_npy(out + "/a.npy", big)
+    elif what == "set":
+        io.write_image_set(out + "/set", np.arange(20), 64, {}, lambda im: im.__setitem__(slice(None), 7))
+    else:
+        checksummed.save(out + "/checkpoint.pt", {"w": torch.from_numpy(big)})
+except io.WriteError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("what, target", [("npy", "a.npy"), ("set", "set"), ("checkpoint", "checkpoint.pt")])
+def test_a_write_failing_half_way_raises_and_keeps_the_old_output(tmp_path, what, target):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from t2igan.train import checksummed
+
+    io.save_npy(tmp_path / "a.npy", np.zeros(3))
+    io.write_image_set(tmp_path / "set", np.arange(2), 8, {}, lambda im: im.__setitem__(slice(None), 1))
+    checksummed.save(tmp_path / "checkpoint.pt", {"w": torch.zeros(3)})
+    before = {p.name: (p.read_bytes() if p.is_file() else sorted(os.listdir(p))) for p in tmp_path.iterdir()}
+    src = Path(__file__).resolve().parents[1] / "src"
+    proc = subprocess.run([sys.executable, "-c", _LIMITED, str(tmp_path), what], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(src)))
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith(f"{tmp_path / target}: could not be written (")
+    assert "File too large" in proc.stdout or "written: is the disk full?" in proc.stdout  # numpy reports its own
+    assert "nothing was written there and any earlier version is kept" in proc.stdout
+    after = {p.name: (p.read_bytes() if p.is_file() else sorted(os.listdir(p))) for p in tmp_path.iterdir()}
+    assert after == before  # no temporary file, no half file, the old output untouched
 
 
 def test_atomic_dir_swaps_whole_directory(tmp_path):

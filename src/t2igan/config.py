@@ -268,7 +268,7 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
     names = {f.metadata.get("key", f.name) for f in dataclasses.fields(cls)}
     unknown = sorted(set(mapping) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names)) or 'none'}")
     values = {}
     for f in dataclasses.fields(cls):
         name = f.metadata.get("key", f.name)  # the name in params.yaml

@@ -149,12 +149,13 @@ def join(device_name: str) -> tuple[World, torch.device]:
 
 def leave(world: World) -> None:
     global _current
-    _current = World()
+    _current = ONE
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
 
 
-_current = World()  # set by join(): what losses and BatchNorm consult
+ONE = World()  # a plain process
+_current = ONE  # set by join(): what losses and BatchNorm consult
 
 
 def current() -> World:

@@ -46,14 +46,24 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", keep_previous: str |
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
-            raise WriteError(f"{path}: could not be written ({exc.strerror}); nothing was written there and "
-                             f"any earlier version is kept") from exc
+        if isinstance(exc, OSError) and _is_write_failure(exc):
+            raise _write_error(path, exc) from exc
         raise
 
 
 # Failures of the output medium, not of the program: full disk, quota, file too large, read-only.
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def _is_write_failure(exc: OSError) -> bool:
+    # errno None: a library's own report of a short write (numpy: "N requested and M written").
+    return exc.errno in _WRITE_ERRNOS or exc.errno is None
+
+
+def _write_error(path: Path, exc: OSError) -> WriteError:
+    why = exc.strerror or f"{exc}: is the disk full?"
+    return WriteError(f"{path}: could not be written ({why}); nothing was written there and any earlier "
+                      f"version is kept")
 
 
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
@@ -121,9 +131,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         else:
             os.replace(tmp, path)
     except OSError as exc:
-        if exc.errno in _WRITE_ERRNOS:
-            raise WriteError(f"{path}: could not be written ({exc.strerror}); nothing was written there and "
-                             f"any earlier version is kept") from exc
+        if _is_write_failure(exc):
+            raise _write_error(path, exc) from exc
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

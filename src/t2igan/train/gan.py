@@ -29,17 +29,16 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import faults
+from t2igan import distributed, faults, source
 from t2igan.data.cub import N_CAPTIONS
 from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.data.refs import References, WithReferences, collate_with_references
+from t2igan.distributed import World
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
-from t2igan import distributed
 from t2igan.train import checkpoint, checksummed
 from t2igan.train.damsm import load_encoders
-from t2igan.distributed import World
 from t2igan.variants import REGISTRY, Batch, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -181,10 +180,12 @@ class Trainer:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     device: torch.device
-    world: World = World()
+    world: World = distributed.ONE
+    bf16: bool = False  # bfloat16 autocast: on for GPUs (create); benchmarks/throughput.py compares
 
     @classmethod
-    def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device, world: World = World()) -> Trainer:
+    def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device,
+               world: World = distributed.ONE) -> Trainer:
         torch.manual_seed(s.seed)
         variant = make_variant(s, damsm)
         G, Ds = variant.build()
@@ -201,7 +202,7 @@ class Trainer:
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
-        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world)
+        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world, bf16=device.type == "cuda")
 
     def state(self) -> dict:
         return {"G": self.G.state_dict(), "Ds": self.Ds.state_dict(), "G_ema": self.G_ema.state_dict(),
@@ -217,7 +218,7 @@ class Trainer:
     def step(self, batch: Batch, ema_decay: float, timer=_no_timer) -> dict[str, torch.Tensor]:
         """One D update then one G update on the same fake images; returns every loss term
         (this process's: ``world.mean`` averages them over the ranks)."""
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         # The noise is drawn for the global batch and sliced: the same as one process would draw.
         n, s = len(batch.sentence) * self.world.size, self.variant.s
         z = self.world.slice(torch.randn(n, s.z_dim, device=self.device))
@@ -285,7 +286,9 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
     local_batch = world.local_batch(s.batch_size)
     history: list[dict] = []
     state = checksummed.load(ckpt_path)  # every rank reads it; only rank 0 ever writes it
-    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, FREE_SETTINGS)
+    # The code's digest is part of the settings: a run is not resumed after its code changed.
+    settings = {**asdict(s), "code": source.fingerprint()}
+    reason = checkpoint.why_not_resume(state, settings, prepared.fingerprint(), s.epochs, FREE_SETTINGS)
     if reason:
         if world.main:
             print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
@@ -346,7 +349,7 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
             print(f"{world.size} processes: weights compared identical after {checked} steps so far", flush=True)
         if not world.main:
             continue
-        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
+        checksummed.save(ckpt_path, {"settings": settings, "data": prepared.fingerprint(), "history": history,
                                      "processes": world.size, **trainer.state()})
         last = epoch + 1 == s.epochs
         if epoch + 1 in snapshot_epochs(s.epochs, s.snapshot_every):

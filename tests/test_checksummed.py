@@ -1,0 +1,106 @@
+"""Checksummed training checkpoints: damage is detected and the previous checkpoint used."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from t2igan.train import checksummed, gan
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def _two_saves(tmp_path) -> Path:
+    path = tmp_path / "checkpoint.pt"
+    checksummed.save(path, {"epoch": 1, "w": torch.arange(1000.0)})
+    checksummed.save(path, {"epoch": 2, "w": torch.arange(1000.0) * 2})
+    return path
+
+
+def test_save_keeps_the_previous_and_load_verifies(tmp_path):
+    path = _two_saves(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.prev.pt", "checkpoint.pt"]
+    state = checksummed.load(path)
+    assert state["epoch"] == 2 and torch.equal(state["w"], torch.arange(1000.0) * 2)
+    assert checksummed.load(tmp_path / "nothing.pt") is None
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "empty"])
+def test_a_damaged_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, capsys, damage):
+    path = _two_saves(tmp_path)
+    data = bytearray(path.read_bytes())
+    if damage == "flip a byte":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[:len(data) - 100]
+    else:
+        data = b""
+    path.write_bytes(bytes(data))
+    state = checksummed.load(path)
+    assert state["epoch"] == 1
+    err = capsys.readouterr().err
+    assert f"warning: {path}: " in err
+    assert f"resuming from the previous checkpoint {tmp_path / 'checkpoint.prev.pt'}" in err
+    if damage != "empty":
+        assert "checksum does not match" in err
+
+
+def test_both_damaged_is_an_error_naming_both(tmp_path):
+    path = _two_saves(tmp_path)
+    for p in (path, checksummed.previous(path)):
+        p.write_bytes(p.read_bytes()[:-1])
+    with pytest.raises(checksummed.CheckpointError, match=r"checkpoint.pt: its checksum.*prev.pt: its checksum"):
+        checksummed.load(path)
+
+
+def test_killed_between_the_two_renames_leaves_the_previous(tmp_path, capsys):
+    path = _two_saves(tmp_path)
+    path.unlink()  # the state after "current -> previous" and before "new -> current"
+    assert checksummed.load(path)["epoch"] == 1
+    assert "missing; resuming from the previous checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_written_before_checksums_still_loads(tmp_path):
+    torch.save({"epoch": 7}, tmp_path / "old.pt")
+    assert checksummed.load(tmp_path / "old.pt") == {"epoch": 7}
+
+
+def test_sigkill_mid_write_leaves_the_last_good_checkpoint(tmp_path):
+    """A real SIGKILL half-way through the second save: the first stays; the next save clears the debris."""
+    path = tmp_path / "checkpoint.pt"
+    script = ("import sys, torch; from t2igan.train import checksummed as c; p = sys.argv[1]; "
+              "c.save(p, {'epoch': 1, 'w': torch.ones(10000)}); c.save(p, {'epoch': 2, 'w': torch.zeros(10000)})")
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(SRC), T2IGAN_KILL_IN_CHECKPOINT="2"))
+    assert proc.returncode == -9  # SIGKILL
+    stray = [p for p in os.listdir(tmp_path) if p.startswith(".checkpoint.pt.tmp-")]
+    assert len(stray) == 1 and (tmp_path / stray[0]).stat().st_size > 20_000  # half of the new one
+    assert checksummed.load(path)["epoch"] == 1
+    checksummed.save(path, {"epoch": 3})
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.prev.pt", "checkpoint.pt"]
+
+
+def test_gan_training_resumes_from_the_previous_checkpoint_and_ends_identical(tiny, capsys):
+    """Corrupt the latest checkpoint of a 2-epoch run, ask for 3 epochs: it warns, resumes after
+    epoch 1 from the previous file, and ends bit-identical to a straight 3-epoch run."""
+    prepared, damsm_dir, tmp = tiny
+    s = gan.GanSettings(variant="attngan", model="attngan", epochs=2, batch_size=4, image_size=32, branches=2,
+                        gf_dim=4, df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
+    gan.train(prepared, damsm_dir, tmp / "hurt", s, progress=False)
+    ckpt = tmp / "hurt" / "checkpoint.pt"
+    data = bytearray(ckpt.read_bytes())
+    data[-5000] ^= 0x01  # one bit, deep in the tensors
+    ckpt.write_bytes(bytes(data))
+    capsys.readouterr()
+    three = dataclasses.replace(s, epochs=3)
+    gan.train(prepared, damsm_dir, tmp / "hurt", three, progress=False)
+    out = capsys.readouterr()
+    assert "checksum does not match" in out.err and "resuming after epoch 1" in out.out
+    gan.train(prepared, damsm_dir, tmp / "straight", three, progress=False)
+    a, b = (torch.load(tmp / d / "generator.pt", weights_only=False)["state"] for d in ("straight", "hurt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
