@@ -74,18 +74,24 @@ def cub_root(tmp_path) -> Path:
     return write_cub(tmp_path / "birds")
 
 
-@pytest.fixture
-def tiny(cub_root, tmp_path):
-    """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
+def prepare_with_damsm(cub_root: Path, out: Path):
+    """``cub_root`` preprocessed into out/prep (32 px) and randomly initialised DAMSM encoders in
+    out/damsm: what GAN training needs.  Returns the Prepared data."""
     from t2igan.data.preprocess import Prepared, preprocess
     from t2igan.train import checkpoint
     from t2igan.train.damsm import DamsmSettings, build_encoders
 
-    preprocess(cub_root, tmp_path / "prep", image_size=32, progress=False)
-    prepared = Prepared(tmp_path / "prep")
+    preprocess(cub_root, out / "prep", image_size=32, progress=False)
+    prepared = Prepared(out / "prep")
     ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
     text, image = build_encoders(ds, len(prepared.vocab))
     meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
-    checkpoint.save(tmp_path / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
-    checkpoint.save(tmp_path / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
-    return prepared, tmp_path / "damsm", tmp_path
+    checkpoint.save(out / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
+    checkpoint.save(out / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
+    return prepared
+
+
+@pytest.fixture
+def tiny(cub_root, tmp_path):
+    """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
+    return prepare_with_damsm(cub_root, tmp_path), tmp_path / "damsm", tmp_path

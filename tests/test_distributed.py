@@ -15,9 +15,13 @@ from t2igan.distributed import DistributedError, World
 from t2igan.train import checksummed, gan
 
 CHECKS = Path(__file__).with_name("distributed_checks.py")
-# Two processes end within this of one process (max |difference| of any weight after a 6-step epoch).
-# Measured: 5e-6 for AttnGAN's discriminators, 3e-6 for DualAttnGAN's; floating-point summation order.
-WEIGHT_TOLERANCE = 1e-4
+# Two processes end within these of one process, after 6 to 12 steps: the relative L2 distance of
+# each network's weights, and each epoch-mean loss term's relative difference.  Measured: weights
+# 2e-7 to 6e-5, losses 3e-6 to 2e-5, from the summation order alone (it also depends on the number
+# of threads, so the bounds leave room).  Per-rank BatchNorm statistics or per-rank DAMSM negatives,
+# the mistakes these tests are for, move the losses by 1e-1 (DAMSM word loss 2.4 against 3.8).
+WEIGHT_TOLERANCE = 1e-3
+LOSS_TOLERANCE = 1e-3
 
 
 def _torchrun(*args: str, nproc: int = 2) -> str:
@@ -49,21 +53,10 @@ def test_gather_global_batchnorm_and_gradient_averaging(tmp_path):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """64 images (48 for training: 6 steps of 8 an epoch) and randomly initialised DAMSM encoders."""
-    from conftest import write_cub
-
-    from t2igan.data.preprocess import Prepared, preprocess
-    from t2igan.train import checkpoint
-    from t2igan.train.damsm import DamsmSettings, build_encoders
+    from conftest import prepare_with_damsm, write_cub
 
     root = tmp_path_factory.mktemp("ddp")
-    write_cub(root / "birds", n_classes=4, per_class=16)
-    preprocess(root / "birds", root / "prep", image_size=32, progress=False)
-    prepared = Prepared(root / "prep")
-    ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
-    text, image = build_encoders(ds, len(prepared.vocab))
-    meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
-    checkpoint.save(root / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})
-    checkpoint.save(root / "damsm" / "image_encoder.pt", {"state": image.state_dict(), **meta})
+    prepared = prepare_with_damsm(write_cub(root / "birds", n_classes=4, per_class=16), root)
     return root, prepared
 
 
@@ -75,12 +68,15 @@ def _settings(model: str, epochs: int) -> gan.GanSettings:
 def _close(a: dict, b: dict, what: str) -> None:
     for part in ("G", "Ds", "G_ema"):
         assert a[part].keys() == b[part].keys()
-        worst = max((a[part][k].float() - b[part][k].float()).abs().max().item() for k in a[part])
-        assert worst < WEIGHT_TOLERANCE, f"{what}: {part} differs by {worst}"
+        diff = torch.cat([(a[part][k].float() - b[part][k].float()).flatten() for k in a[part]])
+        norm = torch.cat([a[part][k].float().flatten() for k in a[part]])
+        print(f"{what}: {part}: max |difference| {diff.abs().max().item():.2e}, relative L2 "
+              f"{(diff.norm() / norm.norm()).item():.2e}")
+        assert diff.norm() / norm.norm() < WEIGHT_TOLERANCE, f"{what}: {part} differs"
     for ha, hb in zip(a["history"], b["history"], strict=True):
-        for k in ha:
-            if k[:2] in ("d_", "g_"):
-                assert ha[k] == pytest.approx(hb[k], rel=1e-5), f"{what}: {k} of epoch {ha['epoch']}"
+        worst = max(abs(ha[k] - hb[k]) / abs(ha[k]) for k in ha if k[:2] in ("d_", "g_"))
+        print(f"{what}: epoch {ha['epoch']} losses: largest relative difference {worst:.2e}")
+        assert worst < LOSS_TOLERANCE, f"{what}: epoch {ha['epoch']}'s losses differ"
 
 
 @pytest.mark.parametrize("model", ["attngan", "dualattngan"])

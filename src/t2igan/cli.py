@@ -1,0 +1,251 @@
+"""The `t2igan` command: birds from a sentence with a trained generator, and what is trained.
+
+    t2igan sample --variant attngan --text "a small red bird with black wings" -n 8 -o birds.png
+    t2igan sample --variant ragan_v1 --text "..." --reference patch.png --attention -o birds.png
+    t2igan info
+
+By default everything comes from the DVC outputs named in params.yaml: the EMA generator
+(models/<variant>/generator.pt), the vocabulary (data/prepared) and the frozen DAMSM text
+encoder (models/damsm).  `dvc repro train@<variant>` or `dvc pull` puts them there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from t2igan.errors import T2IGANError
+
+
+class UsageError(T2IGANError):
+    pass
+
+
+class OneSentence:
+    """A typed sentence seen through the part of ``Prepared``'s interface that generation reads:
+    caption row 0 is the sentence, of an image of class 0 (the class only matters to losses)."""
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = ids
+        self.index = {"class_ids": np.zeros(1, np.int64)}
+
+    def caption_ids(self, row: int) -> np.ndarray:
+        return self.ids
+
+
+def encode_sentence(sentence: str, vocab: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """(word ids, the words kept, the unknown words dropped) of a typed sentence, tokenised as the
+    captions were."""
+    from t2igan.data import text
+
+    tokens = text.tokenize(sentence)
+    if not tokens:
+        raise UsageError(f"--text {sentence!r} has no words")
+    word_to_id = {w: i for i, w in enumerate(vocab)}
+    known = [w for w in tokens if w in word_to_id and word_to_id[w] != 0]
+    unknown = [w for w in tokens if w not in known]
+    if not known:
+        raise UsageError(f"--text: none of its words is in the vocabulary ({', '.join(unknown)}); "
+                         f"the model knows only the {len(vocab) - 1} words of its training captions")
+    return np.array([word_to_id[w] for w in known], np.int64), known, unknown
+
+
+def read_reference(path: str | Path, size: int) -> np.ndarray:
+    """A reference patch from an image file: RGB, ``size`` x ``size`` pixels, as crop_refs cuts them."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--reference {path}: no such file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode, dims = img.mode, img.size
+            pixels = np.asarray(img)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UsageError(f"--reference {path}: not a readable image ({exc})") from exc
+    if mode != "RGB":
+        raise UsageError(f"--reference {path}: mode {mode}; a reference patch is RGB "
+                         f"(e.g. PIL: Image.open(p).convert('RGB').save(p))")
+    if dims != (size, size):
+        raise UsageError(f"--reference {path}: {dims[0]} x {dims[1]} pixels; the model takes {size} x {size} "
+                         f"patches (crop_refs.patch_size)")
+    return pixels
+
+
+def _grid(images: np.ndarray, columns: int = 8):
+    """uint8 [N, s, s, 3] -> rows of up to ``columns`` cells (white where the last row runs out)."""
+    from t2igan.report.grids import image_grid
+
+    n, s = len(images), images.shape[1]
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    cells = np.full((rows * cols, s, s, 3), 255, np.uint8)
+    cells[:n] = images
+    return image_grid(cells.reshape(rows, cols, s, s, 3), cell=grid_cell(s))
+
+
+def grid_cell(size: int) -> int:
+    """Cell side of a sample grid: small images enlarged (nearest) by a whole factor to about 128 px."""
+    return size * max(1, 128 // size)
+
+
+def sample(args, p) -> Path:
+    import torch
+
+    from t2igan import io
+    from t2igan.data.preprocess import Prepared
+    from t2igan.generate import attention_figure, generate, sample_rows
+    from t2igan.train import gan
+    from t2igan.train.device import pick_device
+
+    if args.n < 1:
+        raise UsageError(f"-n {args.n}: give at least 1 image")
+    out = Path(args.output)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"-o {out}: the grid is written as PNG; name it *.png")
+    ckpt = Path(args.checkpoint) if args.checkpoint else Path(p.train.out_dir) / args.variant / "generator.pt"
+    if not ckpt.is_file():
+        raise UsageError(f"{ckpt}: no trained generator; run `dvc repro train@{args.variant}` or `dvc pull`, "
+                         f"or give --checkpoint")
+    device = pick_device(args.device, "--device")
+    damsm = gan.FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
+    try:
+        variant, G, epoch = gan.load_generator(ckpt, damsm, device)
+    except (KeyError, RuntimeError, EOFError, ValueError) as exc:
+        raise UsageError(f"{ckpt}: not a generator written by training (generator.pt or snapshots/epoch_*.pt): "
+                         f"{exc.__class__.__name__}") from exc
+    except Exception as exc:  # noqa: BLE001 - unpickling a foreign or damaged file raises anything
+        raise UsageError(f"{ckpt}: cannot be read as a generator ({exc.__class__.__name__}: {exc})") from exc
+    if args.checkpoint is None and variant.s.variant != args.variant:
+        raise UsageError(f"{ckpt} holds {variant.s.variant!r}, not {args.variant!r}")
+    prepared = Prepared(p.preprocess.out_dir)
+
+    ids, known, unknown = encode_sentence(args.text, prepared.vocab)
+    if unknown:
+        print(f"unknown words, ignored: {', '.join(unknown)}", file=sys.stderr)
+    if len(ids) > variant.s.max_words:
+        print(f"{len(ids)} known words; like the training captions, {variant.s.max_words} of them are kept "
+              f"(chosen by --seed)", file=sys.stderr)
+
+    patches = None
+    if variant.needs_reference:
+        if args.reference:
+            patch = read_reference(args.reference, p.crop_refs.patch_size)
+        else:
+            row = sample_rows(prepared, 1)
+            patch = gan.load_references(variant, p.crop_refs.out_dir, prepared).for_rows(row)[0]
+            print(f"no --reference: using the patch crop_refs gave test caption row {int(row[0])}", file=sys.stderr)
+        patches = np.broadcast_to(patch, (args.n, *patch.shape))
+    elif args.reference:
+        raise UsageError(f"--reference: {variant.s.variant} takes no reference patch (only RaGAN does)")
+
+    rows = np.zeros(args.n, np.int64)  # n times the one sentence; item i's noise is drawn from (seed, i)
+    with torch.no_grad():
+        images, maps, _ = generate(variant, G, damsm, OneSentence(ids), rows, max_words=variant.s.max_words,
+                                   seed=args.seed, batch_size=min(args.n, 64), attention=True, references=patches)
+    io.save_png(out, _grid(images))
+    written = [out]
+    if args.attention:
+        from t2igan.generate import encode_rows
+
+        kept, length = encode_rows(OneSentence(ids), rows[:1], variant.s.max_words, args.seed)
+        words = [prepared.vocab[int(i)] for i in kept[0, :int(length[0])]]
+        for k in range(args.n):
+            path = out.with_name(f"{out.stem}.attention-{k + 1}.png")
+            attention_figure(images[k], maps[k, :len(words)], words, path, caption=" ".join(words))
+            written.append(path)
+    print(f"{variant.s.variant}, epoch {epoch} ({ckpt}): {args.n} image(s) of {variant.s.image_size} px -> "
+          f"{', '.join(map(str, written))}")
+    return out
+
+
+def info(args, p) -> list[dict]:
+    """One row per model of params.yaml (variants and baselines): trained?, epochs, latest scores."""
+    rows = []
+    for kind, names in (("variant", p.variants), ("baseline", p.baselines)):
+        for name in names:
+            model = Path(p.train.out_dir) / name / "generator.pt"
+            report = Path("reports") / name
+            train = _json(report / "train.json")
+            scores = (_json(report / "scores.json") or {}).get("final", {})
+            row = {"name": name, "kind": kind, "trained": model.is_file(),
+                   "epochs": train.get("epochs") if train else None}
+            for key in ("fid", "is", "kid", "r_precision_damsm", "r_precision_evaluator_damsm"):
+                value = scores.get(key)
+                row[key] = value if isinstance(value, (int, float)) else None
+            rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return rows
+    print(f"{'model':14} {'kind':8} {'trained':7} {'epochs':>6} {'FID':>6} {'IS':>6} {'KID':>6} {'R-prec':>6}")
+    for r in rows:
+        cells = [_fmt(r["fid"], 1), _fmt(r["is"], 2), _fmt(r["kid"], 2), _fmt(r["r_precision_evaluator_damsm"], 3)]
+        print(f"{r['name']:14} {r['kind']:8} {'yes' if r['trained'] else 'no':7} {_fmt(r['epochs'], 0):>6} "
+              + " ".join(f"{c:>6}" for c in cells))
+    print("scores: reports/<model>/scores.json, final generator (R-prec: the evaluator DAMSM's); "
+          "`dvc repro` fills in what is missing")
+    return rows
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(value, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="t2igan", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--params", default="params.yaml", help="the params file whose output paths to use")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{sample,info}")
+
+    s = sub.add_parser("sample", help="draw birds for a sentence with a trained generator",
+                       description="Generate -n images for one sentence and write them as a PNG grid.")
+    s.add_argument("--variant", required=True, help="a name under `variants` in params.yaml (attngan, ragan_v1, ...)")
+    s.add_argument("--text", required=True, help="the sentence, e.g. \"a small red bird with black wings\"")
+    s.add_argument("-n", type=int, default=8, help="how many images (default 8)")
+    s.add_argument("-o", "--output", default="samples.png", help="the PNG grid to write (default samples.png)")
+    s.add_argument("--reference", help="RaGAN: an RGB patch of crop_refs.patch_size pixels (default: one of "
+                                       "crop_refs' test patches)")
+    s.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images (default 0)")
+    s.add_argument("--checkpoint", help="a generator.pt or snapshots/epoch_NNNN.pt (default: "
+                                        "models/<variant>/generator.pt)")
+    s.add_argument("--attention", action="store_true",
+                   help="also write each image's per-word attention maps, <output>.attention-K.png")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    i = sub.add_parser("info", help="which models are trained, their epochs and latest scores")
+    i.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        from t2igan.config import load_params
+
+        p = load_params(args.params)
+        if args.command == "sample":
+            if args.variant not in p.variants:
+                raise UsageError(f"--variant {args.variant!r}: no such entry under `variants` in {args.params}; "
+                                 f"known: {', '.join(p.variants)}")
+            sample(args, p)
+        else:
+            info(args, p)
+    except T2IGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

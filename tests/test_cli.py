@@ -1,0 +1,174 @@
+"""The `t2igan` command on tiny trained models: sample grids, attention maps, references, info, errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from t2igan import cli
+from t2igan.data.refs import crop_refs
+from t2igan.train import gan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A params.yaml whose outputs point at a tiny AttnGAN and a tiny RaGAN v1, one epoch each."""
+    from conftest import prepare_with_damsm, write_cub
+
+    tmp = tmp_path_factory.mktemp("cli")
+    prepared = prepare_with_damsm(write_cub(tmp / "birds"), tmp)
+    crop_refs(tmp / "birds", tmp / "prep", tmp / "refs", patch_size=20, seed=0, progress=False)
+    base = dict(epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4, df_dim=4, max_words=18, seed=0, z_dim=8,
+                c_dim=6, r_num=1, sample_captions=2)
+    gan.train(prepared, tmp / "damsm", tmp / "models" / "attngan",
+              gan.GanSettings(variant="attngan", model="attngan", **base), progress=False)
+    gan.train(prepared, tmp / "damsm", tmp / "models" / "ragan_v1",
+              gan.GanSettings(variant="ragan_v1", model="ragan", **base,
+                              options={"version": 1, "lambda2": 1.0, "ref_blocks": True, "reference_species": "same"}),
+              refs_dir=tmp / "refs", progress=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["preprocess"]["out_dir"] = str(tmp / "prep")
+    params["damsm"]["out_dir"] = str(tmp)  # the DAMSM is <out_dir>/damsm
+    params["train"]["out_dir"] = str(tmp / "models")
+    params["crop_refs"]["out_dir"] = str(tmp / "refs")
+    params["crop_refs"]["patch_size"] = 20
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return tmp
+
+
+def _sample(trained, *args: str) -> tuple[int, str, str]:
+    """Run `t2igan --params ... sample ...` in a fresh process; (exit code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "t2igan.cli", "--params", str(trained / "params.yaml"), "sample",
+                           *args], capture_output=True, text=True, cwd=trained)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def test_sample_writes_a_grid_of_the_right_size_and_a_seed_repeats_it(trained):
+    out = trained / "a.png"
+    code, stdout, stderr = _sample(trained, "--variant", "attngan", "--text", "a small red bird with black wings",
+                                   "-n", "5", "-o", str(out), "--seed", "3")
+    assert code == 0, stderr
+    cell = cli.grid_cell(32)  # 32 px images enlarged 4x
+    assert cell == 128
+    with Image.open(out) as img:
+        assert img.size == (5 * (cell + 2) + 2, cell + 2 + 2) and img.mode == "RGB"
+    assert "attngan, epoch 1" in stdout
+    grid = _pixels(out)
+    cells = [grid[2:2 + cell, 2 + k * (cell + 2):2 + k * (cell + 2) + cell] for k in range(5)]
+    assert all(c.std() > 0 for c in cells) and not np.array_equal(cells[0], cells[1])  # n different birds
+
+    again, other = trained / "b.png", trained / "c.png"
+    assert _sample(trained, "--variant", "attngan", "--text", "a small red bird with black wings", "-n", "5",
+                   "-o", str(again), "--seed", "3")[0] == 0
+    assert np.array_equal(_pixels(again), grid)
+    assert _sample(trained, "--variant", "attngan", "--text", "a small red bird with black wings", "-n", "5",
+                   "-o", str(other), "--seed", "4")[0] == 0
+    assert not np.array_equal(_pixels(other), grid)
+
+
+def test_nine_images_wrap_onto_a_second_row_and_attention_maps_are_written(trained):
+    out = trained / "nine.png"
+    code, stdout, stderr = _sample(trained, "--variant", "attngan", "--text", "this bird has a red crown",
+                                   "-n", "9", "-o", str(out), "--attention")
+    assert code == 0, stderr
+    cell = cli.grid_cell(32)
+    with Image.open(out) as img:
+        assert img.size == (8 * (cell + 2) + 2, 2 * (cell + 2) + 2)
+    assert np.all(_pixels(out)[cell + 4:2 * cell + 4, 2 + cell + 2:] == 255)  # the rest of row 2 is blank
+    maps = sorted(trained.glob("nine.attention-*.png"))
+    assert len(maps) == 9 and all(p.stat().st_size > 1000 for p in maps)
+
+
+def test_unknown_words_are_named_and_ignored(trained):
+    code, _, stderr = _sample(trained, "--variant", "attngan", "--text", "a red bird with zorbly wings and flimp",
+                              "-n", "2", "-o", str(trained / "u.png"))
+    assert code == 0 and "unknown words, ignored: zorbly, flimp" in stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text", "   "], "--text '   ' has no words"),
+    (["--text", "zorbly flimp"], "--text: none of its words is in the vocabulary (zorbly, flimp)"),
+    (["--text", "red", "--checkpoint", "nowhere/generator.pt"], "nowhere/generator.pt: no trained generator"),
+    (["--text", "red", "--variant", "bogus"], "--variant 'bogus': no such entry under `variants`"),
+    (["--text", "red", "-n", "0"], "-n 0: give at least 1 image"),
+    (["--text", "red", "-o", "out.jpg"], "-o out.jpg: the grid is written as PNG"),
+    (["--text", "red", "--reference", "patch.png"], "--reference: attngan takes no reference patch"),
+])
+def test_bad_input_is_a_clear_error_and_a_nonzero_exit(trained, args, message):
+    args = ["--variant", "attngan", *args] if "--variant" not in args else args
+    code, stdout, stderr = _sample(trained, *args)
+    assert code == 1 and f"error: {message}" in stderr and "Traceback" not in stderr
+
+
+def test_a_training_checkpoint_is_not_taken_for_a_generator(trained):
+    code, _, stderr = _sample(trained, "--variant", "attngan", "--text", "red bird",
+                              "--checkpoint", str(trained / "models" / "attngan" / "checkpoint.pt"))
+    assert code == 1 and "checkpoint.pt: " in stderr and "Traceback" not in stderr
+
+
+def test_ragan_takes_a_reference_patch_and_rejects_wrong_ones(trained):
+    rng = np.random.default_rng(0)
+    good = trained / "patch.png"
+    Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(good)
+    black = trained / "black.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(black)
+    for name, image in [("small.png", Image.new("RGB", (16, 20))), ("grey.png", Image.new("L", (20, 20))),
+                        ("rgba.png", Image.new("RGBA", (20, 20)))]:
+        image.save(trained / name)
+    (trained / "text.png").write_text("not an image")
+    text = ["--variant", "ragan_v1", "--text", "a red bird with a white belly", "-n", "3"]
+    for path, message in [("small.png", "small.png: 16 x 20 pixels; the model takes 20 x 20 patches"),
+                          ("grey.png", "grey.png: mode L; a reference patch is RGB"),
+                          ("rgba.png", "rgba.png: mode RGBA; a reference patch is RGB"),
+                          ("text.png", "text.png: not a readable image"),
+                          ("missing.png", "missing.png: no such file")]:
+        code, _, stderr = _sample(trained, *text, "--reference", str(trained / path), "-o", str(trained / "r.png"))
+        assert code == 1 and message in stderr, stderr
+    assert _sample(trained, *text, "--reference", str(good), "-o", str(trained / "r1.png"))[0] == 0
+    assert _sample(trained, *text, "--reference", str(black), "-o", str(trained / "r2.png"))[0] == 0
+    code, _, stderr = _sample(trained, *text, "-o", str(trained / "r3.png"))
+    assert code == 0 and "no --reference: using the patch crop_refs gave test caption row" in stderr
+    assert not np.array_equal(_pixels(trained / "r1.png"), _pixels(trained / "r2.png"))  # the patch is used
+
+
+def test_info_lists_every_model_with_what_is_known(trained, monkeypatch, capsys):
+    monkeypatch.chdir(trained)  # reports/ is read relative to the project root
+    (trained / "reports" / "attngan").mkdir(parents=True)
+    (trained / "reports" / "attngan" / "train.json").write_text(json.dumps({"epochs": 1}))
+    (trained / "reports" / "attngan" / "scores.json").write_text(json.dumps(
+        {"final": {"fid": 123.456, "is": 2.5, "kid": 3.25, "r_precision_damsm": "n/a",
+                   "r_precision_evaluator_damsm": 0.125}}))
+    assert cli.main(["--params", str(trained / "params.yaml"), "info", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    params = yaml.safe_load((trained / "params.yaml").read_text())
+    assert set(rows) == set(params["variants"]) | set(params["baselines"])
+    assert rows["attngan"] == {"name": "attngan", "kind": "variant", "trained": True, "epochs": 1, "fid": 123.456,
+                               "is": 2.5, "kid": 3.25, "r_precision_damsm": None, "r_precision_evaluator_damsm": 0.125}
+    assert rows["ragan_v1"]["trained"] and rows["ragan_v1"]["epochs"] is None  # no train.json beside it
+    assert not rows["dualattngan"]["trained"] and rows["dcgan"]["kind"] == "baseline"
+    assert cli.main(["--params", str(trained / "params.yaml"), "info"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["model"].split() == ["model", "kind", "trained", "epochs", "FID", "IS", "KID", "R-prec"]
+    assert lines["attngan"].split() == ["attngan", "variant", "yes", "1", "123.5", "2.50", "3.25", "0.125"]
+    assert lines["dualattngan"].split() == ["dualattngan", "variant", "no"] + ["-"] * 5
+    assert len({len(lines[k]) for k in ("model", "attngan", "dualattngan")}) == 1  # the columns line up
+
+
+def test_help_reads_well():
+    proc = subprocess.run([sys.executable, "-m", "t2igan.cli", "sample", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for flag in ("--variant", "--text", "-n", "--output", "--reference", "--seed", "--checkpoint", "--attention"):
+        assert flag in proc.stdout
