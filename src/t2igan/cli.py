@@ -144,9 +144,10 @@ def sample(args, p) -> Path:
         raise UsageError(f"--reference: {variant.s.variant} takes no reference patch (only RaGAN does)")
 
     rows = np.zeros(args.n, np.int64)  # n times the one sentence; item i's noise is drawn from (seed, i)
-    with torch.no_grad():
-        images, maps, _ = generate(variant, G, damsm, OneSentence(ids), rows, max_words=variant.s.max_words,
-                                   seed=args.seed, batch_size=min(args.n, 64), attention=True, references=patches)
+    with torch.no_grad():  # attention maps only when asked for: they cost memory per image
+        result = generate(variant, G, damsm, OneSentence(ids), rows, max_words=variant.s.max_words, seed=args.seed,
+                          batch_size=min(args.n, 64), attention=args.attention, references=patches)
+    images, maps = (result[0], result[1]) if args.attention else (result, None)
     io.save_png(out, _grid(images))
     written = [out]
     if args.attention:
