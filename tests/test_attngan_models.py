@@ -9,9 +9,11 @@ import torch
 from t2igan.models.attngan import (
     GLU,
     CondAugment,
+    Conv2d,
     Discriminator,
     Generator,
     ResBlock,
+    UpConv3x3,
     WordAttention,
     count_params,
     init_weights,
@@ -224,7 +226,7 @@ def test_kl_loss_by_hand_and_noise_free_code():
 def test_init_weights_orthogonal_and_batchnorm():
     torch.manual_seed(6)
     G = init_weights(Generator(gf_dim=8, branches=2, base_size=32))
-    for w in (G.f0.ups[0][1].weight, G.stages[0].res[0].body[0].weight, G.ca.fc.weight, G.f0.fc[0].weight):
+    for w in (G.f0.ups[0][0].weight, G.stages[0].res[0].body[0].weight, G.ca.fc.weight, G.f0.fc[0].weight):
         W = w.detach().reshape(w.shape[0], -1)
         small = W @ W.T if W.shape[0] <= W.shape[1] else W.T @ W
         assert torch.allclose(small, torch.eye(small.shape[0]), atol=1e-4), tuple(w.shape)
@@ -244,3 +246,41 @@ def test_same_seed_same_generator_output():
 
     (ia, aa, mua, _), (ib, ab, mub, _) = run(), run()
     assert all(torch.equal(x, y) for x, y in zip(ia + aa, ib + ab)) and torch.equal(mua, mub)
+
+
+# ---------------------------------------------------------------- the fused upsampling conv
+
+@pytest.mark.parametrize("side", [4, 8, 16])
+def test_up_conv_equals_upsample_then_conv(side):
+    """UpConv3x3 is nearest x2 then conv3x3 (both paths: small inputs and the transposed conv),
+    forward and both gradients, to fp32 rounding; and it keeps Conv2d's weight layout."""
+    torch.manual_seed(8)
+    up = UpConv3x3(6, 10)
+    assert up.weight.shape == (10, 6, 3, 3) and up.bias is None
+    x = torch.randn(3, 6, side, side, dtype=torch.float64, requires_grad=True)
+    w = up.weight.detach().double().requires_grad_()
+    ref = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"), w,
+                                     padding=1)
+    up = up.double()
+    out = up(x)
+    assert out.shape == (3, 10, 2 * side, 2 * side)
+    g = torch.randn_like(ref)
+    gx_ref, gw_ref = torch.autograd.grad(ref, (x, w), g)
+    gx, gw = torch.autograd.grad(out, (x, up.weight), g)
+    for a, b in ((out, ref), (gx, gx_ref), (gw, gw_ref)):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kernel, stride, bias", [(4, 2, False), (3, 1, True)])
+def test_wide_conv_gemm_path_equals_conv2d(monkeypatch, kernel, stride, bias):
+    """The CPU GEMM path of the widest convs computes nn.Conv2d's function, with its gradients."""
+    torch.manual_seed(9)
+    conv = Conv2d(5, 7, kernel, stride, 1, bias=bias).double()
+    x = torch.randn(3, 5, 8, 8, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, stride, 1)
+    grads_ref = torch.autograd.grad(ref.square().sum(), (x, conv.weight))
+    monkeypatch.setattr(Conv2d, "GEMM_MIN_WEIGHTS", 1)  # every conv takes the GEMM path
+    out = conv(x)
+    grads = torch.autograd.grad(out.square().sum(), (x, conv.weight))
+    assert out.shape == ref.shape and torch.allclose(out, ref, rtol=1e-10, atol=1e-12)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(grads, grads_ref))

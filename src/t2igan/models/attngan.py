@@ -24,6 +24,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def _log2_exact(n: int, what: str, minimum: int) -> int:
@@ -67,14 +68,69 @@ class GLU(nn.Module):
         return a * torch.sigmoid(gate)
 
 
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` (groups 1) that runs the widest layers as one matrix product on the CPU.
+
+    oneDNN re-lays-out a convolution's weight on every call; for the paper discriminators' widest
+    layers (33 M weights in D256's 1024 -> 2048 conv) at small batches that copy dominates, and
+    unfolding the input then one GEMM is 1.5-1.9x faster, forward and backward (measured on the
+    2-core EPYC, batch 4 and 20).  The same sums in another order: fp32 differences about 1e-7.
+    """
+
+    GEMM_MIN_WEIGHTS = 2 ** 23
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or self.weight.numel() < self.GEMM_MIN_WEIGHTS or self.groups != 1:
+            return super().forward(x)
+        (k, _), (st, _), (pad, _) = self.kernel_size, self.stride, self.padding
+        h = (x.shape[2] + 2 * pad - k) // st + 1
+        cols = F.unfold(x, k, dilation=self.dilation, padding=pad, stride=st)   # [B, cin * k * k, h * w]
+        y = self.weight.flatten(1) @ cols                                       # [B, cout, h * w]
+        if self.bias is not None:
+            y = y + self.bias[:, None]
+        return y.view(len(x), self.out_channels, h, -1)
+
+
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, 1, 1, bias=False)  # BN follows (or tanh head): no bias
+    return Conv2d(cin, cout, 3, 1, 1, bias=False)  # BN follows (or tanh head): no bias
+
+
+class UpConv3x3(nn.Conv2d):
+    """x2 nearest upsampling followed by a 3x3 conv (padding 1, no bias), in one operation.
+
+    The same function as ``nn.Upsample(scale_factor=2)`` then ``conv3x3``, with the same weight
+    [out, in, 3, 3], computed with 16 multiply-adds per output pixel and input channel instead of
+    36: each output pixel's 3 x 3 window over the upsampled image covers only 2 x 2 input pixels,
+    so the taps that land on the same input pixel are summed first.  Along each axis the 3 taps
+    (w0, w1, w2) become the 4 taps (w2, w1 + w2, w0 + w1, w0) of a stride-2 transposed conv with
+    padding 1.  Exact in real arithmetic; in fp32 the pre-summed taps round differently (relative
+    differences about 1e-7).  Below ``MIN_SIDE`` input pixels the transposed conv is slower on
+    the CPU than upsampling and convolving, so small inputs take that path.
+    """
+
+    MIN_SIDE = 8
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 3, 1, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < self.MIN_SIDE:
+            return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return F.conv_transpose2d(x, self.transposed_kernel(self.weight), stride=2, padding=1)
+
+    @staticmethod
+    def transposed_kernel(w: torch.Tensor) -> torch.Tensor:
+        """[out, in, 3, 3] conv weight -> the [in, out, 4, 4] stride-2 transposed-conv weight."""
+        def taps(w: torch.Tensor, dim: int) -> torch.Tensor:
+            w0, w1, w2 = w.unbind(dim)
+            return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+        return taps(taps(w, 2), 3).transpose(0, 1)
 
 
 def up_block(cin: int, cout: int) -> nn.Sequential:
     """x2 nearest upsampling, then a GLU-gated 3x3 conv: [B, cin, H, W] -> [B, cout, 2H, 2W]."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(cin, 2 * cout),
-                         nn.BatchNorm2d(2 * cout), GLU())
+    return nn.Sequential(UpConv3x3(cin, 2 * cout), nn.BatchNorm2d(2 * cout), GLU())
 
 
 class ResBlock(nn.Module):
@@ -229,7 +285,7 @@ class Generator(nn.Module):
 
 def down_block(cin: int, cout: int, bn: bool = True) -> nn.Sequential:
     """4x4 stride-2 conv (halves H, W), BN (not on the image-facing conv), LeakyReLU 0.2."""
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
+    layers: list[nn.Module] = [Conv2d(cin, cout, 4, 2, 1, bias=False)]
     if bn:
         layers.append(nn.BatchNorm2d(cout))
     layers.append(nn.LeakyReLU(0.2, inplace=True))

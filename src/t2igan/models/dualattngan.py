@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from t2igan.models import attngan
-from t2igan.models.attngan import ResBlock, WordAttention, _log2_exact, conv3x3, up_block
+from t2igan.models.attngan import ResBlock, UpConv3x3, WordAttention, _log2_exact, up_block
 
 EXPANSION = 6  # inverted residual expansion: not published; MobileNetV2's value
 
@@ -105,7 +105,7 @@ class InvertedResidual(nn.Module):
 
 def relu_up_block(cin: int, cout: int) -> nn.Sequential:
     """AttnGAN's up-block with ReLU in place of the GLU gate: x2 nearest, 3x3 conv, BN, ReLU."""
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(cin, cout), nn.BatchNorm2d(cout),
+    return nn.Sequential(UpConv3x3(cin, cout), nn.BatchNorm2d(cout),
                          nn.ReLU(inplace=True))
 
 

@@ -197,8 +197,10 @@ class Trainer:
         if device.type == "cuda":  # convolutions run faster on NHWC tensors
             for m in (G, Ds, G_ema):
                 m.to(memory_format=torch.channels_last)
-        opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(s.beta1, s.beta2))
-        opt_d = torch.optim.Adam(Ds.parameters(), lr=s.lr_d, betas=(s.beta1, s.beta2))
+        # fused: one pass over each parameter per step instead of six (same update, rounded differently);
+        # the paper discriminators' 100 M parameters made the unfused step a tenth of a CPU step
+        opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(s.beta1, s.beta2), fused=True)
+        opt_d = torch.optim.Adam(Ds.parameters(), lr=s.lr_d, betas=(s.beta1, s.beta2), fused=True)
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
