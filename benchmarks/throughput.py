@@ -8,6 +8,8 @@ Run by hand (not in CI), from the project root:
     python benchmarks/throughput.py --scales quick --branches 1 --gf-dim 32 --df-dim 64 --batch-size 16 --no-damsm
     python benchmarks/throughput.py --scales quick --image-size 128 --branches 2 --gf-dim 32 --df-dim 64 \
         --batch-size 8 --no-damsm    # MODELS.md's 64 + 128 px reference setting
+    python benchmarks/throughput.py --against-original --steps 4 --warmup 2 \
+        --out benchmarks/results/cpu-vs-original.json   # all four reference settings, with the ratios
 
 Training is timed on batches already in memory (random pixels and word ids through the real
 DAMSM text encoder), so it measures the networks only; data loading (the real DataLoader
@@ -42,6 +44,29 @@ from t2igan.errors import T2IGANError
 from t2igan.train import gan
 from t2igan.train.damsm import DamsmSettings, build_encoders
 from t2igan.train.device import pick_device
+
+# MODELS.md "Speed references": one AttnGAN step (all D steps + G step, no DAMSM loss) of the
+# original code, fp32, 2 threads, on this project's 2-core CPU; images/s.
+ORIGINAL_CODE = [
+    ({"image_size": 64, "branches": 1, "gf_dim": 32, "df_dim": 64, "batch_size": 16}, 17.2),
+    ({"image_size": 128, "branches": 2, "gf_dim": 32, "df_dim": 64, "batch_size": 8}, 3.3),
+    ({"image_size": 256, "branches": 3, "gf_dim": 32, "df_dim": 64, "batch_size": 4}, 0.6),
+    ({"image_size": 256, "branches": 3, "gf_dim": 16, "df_dim": 32, "batch_size": 16}, 2.3),
+]
+
+
+def against_original(p, damsm, device, vocab: int, steps: int, warmup: int) -> list[dict]:
+    """AttnGAN's step at each MODELS.md reference setting (fp32, no DAMSM term), and its ratio to
+    the original code's images/s there."""
+    out = []
+    for setting, original in ORIGINAL_CODE:
+        s = dataclasses.replace(gan.GanSettings.from_params(p, "attngan"), **setting)
+        print(f"attngan vs original code: {setting}", file=sys.stderr)
+        r = bench_training(s, damsm, device, vocab, steps, warmup, use_damsm=False)
+        out.append({**setting, "original_images_per_s": original, "images_per_s": r["train_images_per_s"],
+                    "ratio": round(r["train_images_per_s"] / original, 2), "device": _device_name(device),
+                    "threads": torch.get_num_threads(), "precision": "fp32", "torch": torch.__version__})
+    return out
 
 
 def _device_name(device: torch.device) -> str:
@@ -187,10 +212,28 @@ def main(argv=None) -> None:
     ap.add_argument("--gen-batch-size", type=int, default=50, help="batch of the generation timing")
     ap.add_argument("--precision-steps", type=int, default=0,
                     help="also compare this many first training steps in bfloat16 autocast against float32")
+    ap.add_argument("--against-original", action="store_true",
+                    help="AttnGAN at MODELS.md's four original-code settings (fp32, no DAMSM) and the ratios")
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     args = ap.parse_args(argv)
 
     device = pick_device(args.device)
+    if args.against_original:
+        p = load_params(args.params, {"scale": "paper"})
+        ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=2, image_size=256, max_words=p.preprocess.max_words,
+                           seed=0, cnn_width=p.damsm.cnn_width, cnn_input=32)  # no DAMSM term: its size is moot
+        damsm = gan.FrozenDamsm(*build_encoders(ds, 5450, pretrained=False), device)
+        rows = against_original(p, damsm, device, 5450, args.steps, args.warmup)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=2) + "\n")
+        print(f"\n{'setting':44} {'original':>8} {'ours':>8} {'ratio':>6}")
+        for r in rows:
+            name = (f"{r['image_size']} px, {r['branches']} br., GF {r['gf_dim']} / DF {r['df_dim']}, "
+                    f"batch {r['batch_size']}")
+            print(f"{name:44} {r['original_images_per_s']:8.2f} {r['images_per_s']:8.2f} {r['ratio']:5.2f}x")
+        print(f"device: {rows[0]['device']}, fp32; written to {out}")
+        return
     rows = []
     for scale in args.scales:
         p = load_params(args.params, {"scale": scale})

@@ -2,10 +2,11 @@
 
     python stages/generate.py attngan
 
-Writes data/generated/<variant>/final (one image per test caption, ``generate_passes``
-times over the test set) and data/generated/<variant>/epoch_NNNN (``snapshot_images`` images
-from each kept snapshot, for metric-vs-epoch curves), a grid of samples with their captions
-and word-attention maps for a few fixed captions in reports/<variant>/.
+Writes data/generated/<variant>/final (one image for each of ``captions_per_image`` captions
+of every test image: 10 is every test caption, the papers' protocol) and
+data/generated/<variant>/epoch_NNNN (``snapshot_images`` images from each kept snapshot, for
+metric-vs-epoch curves), a grid of samples with their captions and word-attention maps for a few
+fixed captions in reports/<variant>/.
 
 A variant that takes a reference patch (RaGAN) gets each caption's patch of ``crop_refs``, and
 also writes final_black: the same captions and noise with an all-black reference (the thesis's
@@ -26,6 +27,7 @@ from t2igan.data.preprocess import Prepared
 from t2igan.generate import (
     attention_figure,
     encode_rows,
+    final_rows,
     generate,
     reference_attention_figure,
     sample_grid,
@@ -47,20 +49,20 @@ def main(p, name: str):
     s = variant.s
 
     test_images = prepared.split_indices("test")
-    all_captions = (test_images[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel()
-    rows = np.tile(all_captions, p.scale.generate_passes)
+    per_image = p.scale.captions_per_image
+    rows = final_rows(prepared, per_image, p.seed)
     references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
     patches = references.for_rows(rows) if references else None
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes},
+              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
               references=patches)
     final_rate = len(rows) / (time.perf_counter() - t)
     if references:
         black = np.broadcast_to(np.zeros_like(patches[:1]), patches.shape)  # one black patch, seen N times
         write_set(out / "final_black", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
                   batch_size=g.batch_size, references=black,
-                  meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes, "reference": "black"})
+                  meta={"variant": name, "epoch": epoch, "captions_per_image": per_image, "reference": "black"})
 
     # one caption per test image for the snapshots: fewer images, the same for every epoch
     rng = np.random.default_rng([p.seed, 5])
@@ -94,7 +96,7 @@ def main(p, name: str):
             reference_attention_figure(images[k], attention_patches[k], ref_maps[k],
                                        reports / "attention" / f"reference_{k}.png")
     io.write_json(reports / "generate.json", {
-        "images": int(len(rows)), "passes": p.scale.generate_passes, "epoch": epoch,
+        "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
         "snapshots": [path.stem for path in snapshots], "snapshot_images": int(len(snap_rows)),
         "images_per_s": round(final_rate, 1), "device": str(device), "seconds": stage.elapsed(start),
     })

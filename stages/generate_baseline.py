@@ -2,8 +2,8 @@
 
     python stages/generate_baseline.py dcgan
 
-Writes data/generated/<name>/final: one image per test caption, ``generate_passes`` times over
-the test set, as for the text-to-image variants (an unconditional family ignores the caption; a
+Writes data/generated/<name>/final: one image for each of ``captions_per_image`` captions of every
+test image (the scale's), the same rows as the text-to-image variants (an unconditional family ignores the caption; a
 conditional DRAW reads its species or sentence), so every model is scored on sets of one size.
 Figures in reports/<name>/figures/: generated.png (samples), interpolation.png and interpolation.gif
 (slerp between pairs of prior draws, seed 004) and, for DRAW, canvas.png: the canvas after every
@@ -21,7 +21,7 @@ from t2igan.baselines.draw import DRAWBaseline
 from t2igan.data import cub
 from t2igan.data.dataset import centre_crops, to_branches
 from t2igan.data.preprocess import Prepared
-from t2igan.generate import sample_rows, to_uint8
+from t2igan.generate import final_rows, sample_rows, to_uint8
 from t2igan.report.grids import image_grid, interpolation_figures, sample_sheet
 from t2igan.train import baseline
 from t2igan.train.device import pick_device
@@ -39,13 +39,12 @@ def main(p, name: str):
     family, nets, epoch = baseline.load_model(Path(p.train.out_dir) / name / "generator.pt", device)
     damsm = baseline.load_judge(family, Path(p.damsm.out_dir) / "damsm", device)
 
-    test_images = prepared.split_indices("test")
-    rows = np.tile((test_images[:, None] * cub.N_CAPTIONS + np.arange(cub.N_CAPTIONS)).ravel(),
-                   p.scale.generate_passes)
+    per_image = p.scale.captions_per_image
+    rows = final_rows(prepared, per_image, p.seed)
     t = time.perf_counter()
     baseline.write_set(out / "final", family, nets, prepared, rows, seed=p.seed, damsm=damsm,
                        batch_size=p.generate.batch_size,
-                       meta={"variant": name, "epoch": epoch, "passes": p.scale.generate_passes})
+                       meta={"variant": name, "epoch": epoch, "captions_per_image": per_image})
     rate = len(rows) / (time.perf_counter() - t)
 
     sample_sheet(family, nets, prepared, figures / "generated.png", damsm=damsm, n=32, title=name)
@@ -55,7 +54,7 @@ def main(p, name: str):
     if isinstance(family, DRAWBaseline):
         canvas_figure(family, nets, prepared, damsm, figures / "canvas.png", seed=p.seed, device=device)
     io.write_json(reports / "generate.json", {
-        "images": int(len(rows)), "passes": p.scale.generate_passes, "epoch": epoch,
+        "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
         "images_per_s": round(rate, 1), "device": str(device), "seconds": stage.elapsed(start),
     })
 

@@ -15,7 +15,6 @@ row adds `reference_similarity_shuffled` (each image against another row's patch
 `black_reference_change` (mean absolute pixel difference to the black-reference images, 0..1).
 """
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -26,10 +25,19 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from t2igan import io, stage  # noqa: E402
-from t2igan.data import cub  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.generate import generate  # noqa: E402
-from t2igan.score import caption_pool, mean_abs_difference, real_crops, reference_similarity, score_set  # noqa: E402
+from t2igan.score import (  # noqa: E402
+    JUDGES,
+    Reference,
+    SetFeatures,
+    mean_abs_difference,
+    real_crops,
+    reference_positions,
+    reference_similarity,
+    score_features,
+    set_features,
+)
 from t2igan.train import gan  # noqa: E402
 
 CURVES = ("is", "fid", "kid", "r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
@@ -42,23 +50,20 @@ def _load_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(p, name: str):
-    start = time.perf_counter()
     device = torch.device("cpu")
     prepared = Prepared(p.preprocess.out_dir)
     models, sets_dir, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
-    damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in ("damsm", "evaluator_damsm")}
-    judges = {j: (d, caption_pool(d, prepared, max_words=p.preprocess.max_words, seed=p.seed))
-              for j, d in damsms.items()}
-    sc = p.score
-    common = dict(prepared=prepared, judges=judges, evaluator_path=str(Path(p.evaluator.out_dir) / "evaluator.pt"),
-                  seed=p.seed, candidates=p.damsm.r_precision_candidates,
-                  folds=p.damsm.r_precision_folds, isc_splits=sc.isc_splits, kid_subset_size=sc.kid_subset_size,
-                  kid_subsets=sc.kid_subsets)
-    real = real_crops(prepared, p.scale.image_size)
-    test_position = {int(r): i for i, r in enumerate(prepared.split_indices("test"))}
+    damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES}
+    reference = Reference.load(p.score.reference_dir)
+    sc, evaluator_path = p.score, str(Path(p.evaluator.out_dir) / "evaluator.pt")
+    common = dict(reference=reference, prepared=prepared, evaluator_path=evaluator_path, seed=p.seed,
+                  candidates=p.damsm.r_precision_candidates, folds=p.damsm.r_precision_folds,
+                  isc_splits=sc.isc_splits, kid_subset_size=sc.kid_subset_size, kid_subsets=sc.kid_subsets)
+
+    def features(images: np.ndarray) -> SetFeatures:
+        return set_features(images, evaluator_path=evaluator_path, judges=damsms)
 
     images, rows = _load_set(sets_dir / "final")
-    rows_real = real[[test_position[int(r) // cub.N_CAPTIONS] for r in rows]]
     variant, _, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
     references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
     patches = references.for_rows(rows) if references else None
@@ -66,12 +71,16 @@ def main(p, name: str):
     untrained, _ = variant.build()
     floor = generate(variant, untrained.eval(), damsms["damsm"], prepared, rows, max_words=p.preprocess.max_words,
                      seed=p.seed, batch_size=p.generate.batch_size, references=patches)
-    sets = {"final": np.asarray(images), "real": rows_real, "untrained": floor}
+    sets = {"final": images, "untrained": floor}
     if references:
-        sets["black_reference"] = np.asarray(_load_set(sets_dir / "final_black")[0])
-    scores = {k: score_set(x, rows, real=real, **common) for k, x in sets.items()}
+        sets["black_reference"] = _load_set(sets_dir / "final_black")[0]
+    feats = {k: features(x) for k, x in sets.items()}
+    feats["real"] = reference.for_rows(prepared, rows)
+    order = ["final", "real", "untrained"] + (["black_reference"] if references else [])
+    scores = {k: score_features(feats[k], rows, **common) for k in order}
     if references:
         judge = damsms["evaluator_damsm"]
+        sets["real"] = real_crops(prepared, p.scale.image_size)[reference_positions(prepared, rows)]
         for k, x in sets.items():
             scores[k]["reference_similarity"] = reference_similarity(judge, x, patches)
         shuffled = patches[np.random.default_rng([p.seed, 11]).permutation(len(patches))]
@@ -84,9 +93,9 @@ def main(p, name: str):
     gan.missing_snapshots(snapshot_sets, epochs, "generated snapshot set", f"dvc repro generate@{name}")
     for epoch, path in zip(epochs, snapshot_sets):
         snap_images, snap_rows = _load_set(path.parent)
-        s = score_set(np.asarray(snap_images), snap_rows, real=real, **common)
+        s = score_features(features(snap_images), snap_rows, **common)
         curves.append({"epoch": epoch, **{k: s[k] for k in CURVES}})
-    io.write_json(reports / "scores.json", {**scores, "seconds": stage.elapsed(start)})
+    io.write_json(reports / "scores.json", scores)
     io.write_json(reports / "score_epochs.json", curves)
     _plot(curves, scores, reports / "score_epochs.png", name)
 

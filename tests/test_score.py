@@ -23,30 +23,27 @@ class StubPrepared:
         return np.array([1]) if row < 10 else np.array([2, 3])  # 1-based ids
 
 
-def test_r_precision_reads_each_images_own_caption(monkeypatch):
+def test_r_precision_reads_each_images_own_caption():
     prepared = StubPrepared()
     pool_rows = score.test_caption_rows(prepared)
     codes = torch.nn.functional.normalize(torch.randn(len(pool_rows), 64, generator=torch.Generator().manual_seed(0)))
     rows = np.array([3, 17, 25, 38, 5, 12, 29, 31, 0, 19])  # images of all four classes, shuffled
     # a perfect judge: each image's code is its own caption's code
-    monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(rows)])
-    perfect = score.judge_r_precision(None, codes[torch.as_tensor(pool_rows)], np.zeros((10, 4, 4, 3), np.uint8),
+    perfect = score.judge_r_precision(codes[torch.as_tensor(rows)], codes[torch.as_tensor(pool_rows)],
                                       rows, prepared, seed=0, candidates=5, folds=2)
     assert perfect["mean"] == 1.0
     # a judge that sees another class's caption in every image: never ranks the true one first
     shifted = (rows + 10) % 40
-    monkeypatch.setattr(score, "image_codes", lambda damsm, images: codes[torch.as_tensor(shifted)])
-    wrong = score.judge_r_precision(None, codes[torch.as_tensor(pool_rows)], np.zeros((10, 4, 4, 3), np.uint8),
+    wrong = score.judge_r_precision(codes[torch.as_tensor(shifted)], codes[torch.as_tensor(pool_rows)],
                                     rows, prepared, seed=0, candidates=5, folds=2)
     assert wrong["mean"] < 0.5
 
 
-def test_attribute_reading_uses_each_captions_attributes(monkeypatch):
+def test_attribute_reading_uses_each_captions_attributes():
     logits = np.array([[0.0, 1.0, 5.0],    # group a -> y (id 2), group b -> z (id 3)
                        [2.0, 1.0, 5.0]])   # group a -> x (id 1)
-    monkeypatch.setattr(score.evaluator_training, "predict", lambda model, images: {"attributes": logits})
     # image 0 with a caption naming x (miss), image 1 with one naming y and z (miss, hit)
-    out = score.read_attributes(None, np.zeros((2, 4, 4, 3), np.uint8), np.array([3, 12]), StubPrepared())
+    out = score.read_attributes(logits, np.array([3, 12]), StubPrepared())
     assert out == {"accuracy": 1 / 3, "pairs": 3}
 
 
@@ -85,3 +82,29 @@ def test_reference_similarity_of_an_image_with_itself_is_one():
     assert score.reference_similarity(judge, images, images, batch_size=2) == pytest.approx(1.0, abs=1e-5)
     others = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     assert score.reference_similarity(judge, images, others) < 1.0 - 1e-3
+
+
+def test_real_row_takes_each_captions_own_image_features():
+    """The `real` row of a set is the reference features of each caption row's image: computed once
+    per image, repeated for each of its captions."""
+    prepared = StubPrepared()
+    feats = score.SetFeatures({"features": torch.arange(4.0)[:, None], "logits": torch.zeros(4, 2),
+                               "attributes": torch.zeros(4, 3)}, {"damsm": torch.arange(4.0)[:, None] * 10})
+    reference = score.Reference(feats, {}, image_size=4)
+    rows = np.array([31, 30, 5, 12, 19])   # images 3, 3, 0, 1, 1
+    real = reference.for_rows(prepared, rows)
+    assert real.evaluator["features"][:, 0].tolist() == [3, 3, 0, 1, 1]
+    assert real.codes["damsm"][:, 0].tolist() == [30, 30, 0, 10, 10] and len(real) == 5
+
+
+def test_reference_round_trip(tmp_path):
+    feats = score.SetFeatures({"features": torch.randn(3, 2), "logits": torch.randn(3, 5),
+                               "attributes": torch.randn(3, 4)}, {"damsm": torch.randn(3, 6)})
+    pool = torch.randn(7, 6)
+    score.Reference(feats, {"damsm": pool}, image_size=8).save(tmp_path / "ref")
+    back = score.Reference.load(tmp_path / "ref")
+    assert back.image_size == 8 and torch.equal(back.pools["damsm"], pool)
+    assert torch.equal(back.features.codes["damsm"], feats.codes["damsm"])
+    assert all(torch.equal(back.features.evaluator[k], v) for k, v in feats.evaluator.items())
+    with pytest.raises(Exception, match="score_reference"):
+        score.Reference.load(tmp_path / "missing")

@@ -147,6 +147,7 @@ class ScoreConfig:
     isc_splits: int = _positive()
     kid_subset_size: int = field(metadata={"min": 2})
     kid_subsets: int = _positive()
+    reference_dir: str = "data/reference"   # stage score_reference: the real test set's features
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ class ScaleConfig:
     gan_batch_size: int = field(metadata={"min": 2})
     gf_dim: int = _positive()
     df_dim: int = _positive()
-    generate_passes: int = _positive()  # passes over the test captions: 10 at paper scale ~ 30k images
+    # final set: this many of each test image's 10 captions (10: every test caption, the papers' ~30k)
+    captions_per_image: int = field(metadata={"min": 1, "max": 10})
     evaluator_epochs: int = _positive()
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
     baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep

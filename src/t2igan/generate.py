@@ -39,6 +39,19 @@ def encode_rows(prepared: Prepared, rows: np.ndarray, max_words: int, seed: int)
     return torch.from_numpy(captions), torch.from_numpy(lengths)
 
 
+def final_rows(prepared: Prepared, captions_per_image: int, seed: int) -> np.ndarray:
+    """The caption rows of the final (scored) set: ``captions_per_image`` of each test image's
+    captions, image by image; all 10 in order at 10 (every test caption, the papers' protocol),
+    else a seeded choice per image, the same for every model."""
+    test = prepared.split_indices("test")
+    if captions_per_image >= cub.N_CAPTIONS:
+        picks = np.broadcast_to(np.arange(cub.N_CAPTIONS), (len(test), cub.N_CAPTIONS))
+    else:
+        rng = np.random.default_rng([seed, 5])
+        picks = np.stack([np.sort(rng.permutation(cub.N_CAPTIONS)[:captions_per_image]) for _ in test])
+    return (test[:, None] * cub.N_CAPTIONS + picks).ravel()
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[B, 3, s, s] in [-1, 1] -> uint8 [B, s, s, 3]."""
     x = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

@@ -1,24 +1,56 @@
 """What every stage script shares: params loading, timing, and clean error exits."""
 from __future__ import annotations
 
+import os
+import resource
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
+from t2igan import io
 from t2igan.config import Params, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
+TIMINGS_DIR = Path("reports") / "timings"
+
+
+def label(argv: list[str] | None = None) -> str:
+    """The stage a script run is, e.g. ``train@attngan`` for ``stages/train.py attngan``."""
+    argv = sys.argv if argv is None else argv
+    return "@".join([Path(argv[0]).stem, *argv[1:]])
+
+
+def _cpu_seconds() -> float:
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
 
 def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml") -> None:
-    """Load and validate params, run ``body``; a user-facing error exits 1 with one clear line."""
-    start = time.perf_counter()
+    """Load and validate params, run ``body``; a user-facing error exits 1 with one clear line.
+
+    On success the stage's wall and CPU seconds and peak memory go to reports/timings/<label>.json
+    (beside the metrics, never in them): ``benchmarks/stage_times.py`` makes the README's table.
+    """
+    start, cpu = time.perf_counter(), _cpu_seconds()
     try:
         params = load_params(params_path)
         body(params)
     except T2IGANError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    wall = time.perf_counter() - start
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the stage
+        peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        io.write_json(TIMINGS_DIR / f"{label()}.json", {
+            "stage": label(), "wall_seconds": round(wall, 1), "cpu_seconds": round(_cpu_seconds() - cpu, 1),
+            "threads": _threads(), "peak_rss_gib": round(peak / 2**20, 2)})
+    print(f"done in {wall:.1f} s", file=sys.stderr)
+
+
+def _threads() -> int:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 1
 
 
 def elapsed(start: float) -> float:

@@ -1,6 +1,7 @@
 """The evaluator classifier as a torch-fidelity feature extractor (``score(extractor="evaluator")``).
 
-IS reads its species logits; FID and KID compare its pooled features.  Its numbers are
+IS reads its species logits; FID and KID compare its pooled features; attribute accuracy reads
+its attribute logits (``attributes``), from the same pass.  Its numbers are
 comparable only with other numbers from the same evaluator file (its SHA-256 is recorded).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ class EvaluatorFeatures(FeatureExtractorBase):
 
     @staticmethod
     def get_provided_features_list():
-        return "features", "logits"
+        return "features", "logits", "attributes"
 
     @staticmethod
     def get_default_feature_layer_for_metric(metric):
@@ -40,8 +41,8 @@ class EvaluatorFeatures(FeatureExtractorBase):
         return torch.zeros(1, 3, 64, 64, dtype=torch.uint8)
 
     def forward(self, x: torch.Tensor):
-        features, logits, _ = self.model(x.float() / 127.5 - 1.0)
-        out = {"features": features, "logits": logits}
+        features, logits, attributes = self.model(x.float() / 127.5 - 1.0)
+        out = {"features": features, "logits": logits, "attributes": attributes}
         return tuple(out[name] for name in self.features_list)
 
 

@@ -1,7 +1,9 @@
 """IS / FID / KID through torch-fidelity, with the provenance of every number beside it.
 
 torch-fidelity computes the metrics; this module is only the glue: it checks the image
-arrays, hands them over as a Dataset, finds the extractor's weights on disk (never
+arrays, runs them once through the extractor (``features``: a set's features, computed once
+and reused by every metric and row that needs them), hands the features to torch-fidelity's
+metric functions (``metrics``), finds the extractor's weights on disk (never
 downloading), and writes down which extractor, weights file, resize, sample counts, seed,
 splits and KID subset size produced the numbers.
 
@@ -29,14 +31,15 @@ made known with ``register_extractor`` below (which calls
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch_fidelity
-from torch.utils.data import Dataset
+from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from t2igan.weights import WeightsError, find_weights, sha256
@@ -79,23 +82,6 @@ def register_extractor(name: str, cls: type, *, resize: str, weights_file: str |
     elif taken is not cls:
         raise ValueError(f"feature extractor {name!r} is already registered to {taken.__qualname__}")
     EXTRACTORS[name] = Extractor(name, resize, weights_file, weights_sha256, weights_url)
-
-
-class ImageArray(Dataset):
-    """[N, H, W, 3] uint8 array -> items [3, H, W] uint8 tensors, the form torch-fidelity reads.
-
-    Images are read one at a time, so a ``np.memmap`` of 30k images is never loaded whole.
-    """
-
-    def __init__(self, images: np.ndarray):
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        # np.array copies: torch.from_numpy warns on (and must not alias) a read-only memmap
-        return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1)
 
 
 def check_images(images, which: str) -> np.ndarray:
@@ -158,6 +144,104 @@ def cuda_device(device) -> tuple[bool, int | None]:
     raise ValueError(f"device {device!r}: torch-fidelity runs on CPU or CUDA only")
 
 
+def features(images: np.ndarray, *, extractor: str = "inception", weights_path: str | None = None,
+             layers: tuple[str, ...] | None = None, batch_size: int = 64, device="cpu",
+             which: str = "generated") -> dict[str, torch.Tensor]:
+    """One pass of ``images`` (uint8 [N, H, W, 3]; a memmap is read a batch at a time) through the
+    extractor: its feature ``layers`` (default: those IS, FID and KID read) as [N, D] tensors.
+
+    The extractor is torch-fidelity's class under our name, built as ``calculate_metrics`` builds
+    it, so the features are the ones torch-fidelity would compute; features, not images, are kept.
+    """
+    images = check_images(images, which)
+    spec = resolve_extractor(extractor)
+    weights = extractor_weights(spec, weights_path)
+    cls = FEATURE_EXTRACTORS_REGISTRY[spec.fidelity_name]
+    if layers is None:
+        layers = tuple(dict.fromkeys(cls.get_default_feature_layer_for_metric(m) for m in ("isc", "fid", "kid")))
+    kwargs = {"feature_extractor_weights_path": str(weights)} if weights is not None else {}
+    cuda, cuda_index = cuda_device(device)
+    dev = torch.device("cuda", cuda_index or 0) if cuda else torch.device("cpu")
+    net = cls(spec.fidelity_name, list(layers), **kwargs).eval().to(dev)
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in layers}
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2).to(dev)
+            for k, f in zip(layers, net(x)):
+                out[k].append(f.cpu())
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def metrics(generated: dict[str, torch.Tensor], real: dict[str, torch.Tensor] | None, *,
+            extractor: str = "inception", isc_splits: int = 10, kid_subset_size: int = 1000,
+            kid_subsets: int = 100, seed: int = 0, weights: Path | None = None,
+            sizes: tuple | None = None) -> dict:
+    """IS of the ``generated`` features; FID and KID against ``real`` (None: IS only); with their
+    provenance.  torch-fidelity's own functions compute the numbers from the features, as
+    ``calculate_metrics`` does.  ``weights``: the extractor's weights file (recorded); ``sizes``:
+    the image sides (generated, real), recorded."""
+    if isc_splits < 1 or kid_subsets < 1:
+        raise ValueError("isc_splits and kid_subsets must be at least 1")
+    if kid_subset_size < 2:
+        raise ValueError(f"kid_subset_size must be at least 2 (unbiased MMD), got {kid_subset_size}")
+    spec = resolve_extractor(extractor)
+    cls = FEATURE_EXTRACTORS_REGISTRY[spec.fidelity_name]
+    layer = {m: cls.get_default_feature_layer_for_metric(m) for m in ("isc", "fid", "kid")}
+    notes = []
+    n_gen = len(generated[layer["isc"]])
+    n_real = len(real[layer["fid"]]) if real is not None else None
+    splits = min(isc_splits, n_gen)             # an empty split would make IS NaN
+    if splits < isc_splits:
+        notes.append(f"IS: {isc_splits} splits asked for but only {n_gen} generated images: used {splits}")
+    isc = isc_features_to_metric(generated[layer["isc"]], splits, shuffle=True, rng_seed=seed)
+    fid = kid = subset = None
+    if real is None:
+        notes.append("no real set: FID and KID not computed")
+    else:
+        subset = min(kid_subset_size, n_gen, n_real)   # torch-fidelity refuses a subset larger than a set
+        if subset < kid_subset_size:
+            smaller = "generated" if n_gen <= n_real else "real"
+            notes.append(f"KID: subset size {kid_subset_size} larger than the {smaller} set "
+                         f"({min(n_gen, n_real)} images): used {subset}")
+        fid_layer = layer["fid"]
+        if fid_layer.isdigit() and min(n_gen, n_real) <= int(fid_layer):
+            notes.append(f"FID: {min(n_gen, n_real)} images for {fid_layer}-d features: the covariance is singular, "
+                         "FID is biased upwards and unstable; compare FIDs only at equal N")
+        fid = fid_statistics_to_metric(fid_features_to_statistics(generated[fid_layer]),
+                                       fid_features_to_statistics(real[fid_layer]), False)[KEY_METRIC_FID]
+        kid = kid_features_to_metric(generated[layer["kid"]], real[layer["kid"]], kid_subsets=kid_subsets,
+                                     kid_subset_size=subset, rng_seed=seed, verbose=False)
+    if extractor == "inception":
+        notes.append("IS from the ImageNet Inception, not the CUB-finetuned Inception of the text-to-image "
+                     "papers: not comparable to their IS")
+    metrics_used = ["isc"] + (["fid", "kid"] if real is not None else [])
+    gen_size, real_size = sizes if sizes is not None else (None, None)
+    return {
+        "is_mean": isc[KEY_METRIC_ISC_MEAN],
+        "is_std": isc[KEY_METRIC_ISC_STD],
+        "fid": fid,
+        "kid_mean": kid[KEY_METRIC_KID_MEAN] if kid else None,
+        "kid_std": kid[KEY_METRIC_KID_STD] if kid else None,
+        "extractor": extractor,
+        "fidelity_extractor": spec.fidelity_name,
+        "feature_layers": {m: layer[m] for m in metrics_used},
+        "weights_file": weights.name if weights is not None else None,
+        "weights_sha256": sha256(weights) if weights is not None else None,
+        "n_generated": n_gen,
+        "n_real": n_real,
+        "generated_size": gen_size,
+        "real_size": real_size,
+        "resize": spec.resize,
+        "seed": seed,
+        "isc_splits": splits,
+        "kid_subsets": kid_subsets if real is not None else None,
+        "kid_subset_size": kid_subset_size,
+        "kid_subset_size_used": subset,
+        "torch_fidelity_version": torch_fidelity.__version__,
+        "notes": notes,
+    }
+
+
 def score(generated: np.ndarray, real: np.ndarray | None, *, extractor: str = "inception",
           weights_path: str | None = None, isc_splits: int = 10, kid_subset_size: int = 1000,
           kid_subsets: int = 100, seed: int = 0, batch_size: int = 64, device="cpu") -> dict:
@@ -174,71 +258,11 @@ def score(generated: np.ndarray, real: np.ndarray | None, *, extractor: str = "i
         raise ValueError("isc_splits, kid_subsets and batch_size must be at least 1")
     if kid_subset_size < 2:
         raise ValueError(f"kid_subset_size must be at least 2 (unbiased MMD), got {kid_subset_size}")
+    kw = dict(extractor=extractor, weights_path=weights_path, batch_size=batch_size, device=device)
+    gen = features(generated, **kw)
+    ref = features(real, which="real", **kw) if real is not None else None
     spec = resolve_extractor(extractor)
-    weights = extractor_weights(spec, weights_path)
-    cuda, cuda_index = cuda_device(device)
-
-    notes = []
-    n_gen, n_real = len(generated), (len(real) if real is not None else None)
-    splits = min(isc_splits, n_gen)             # an empty split would make IS NaN
-    if splits < isc_splits:
-        notes.append(f"IS: {isc_splits} splits asked for but only {n_gen} generated images: used {splits}")
-    subset = None
-    if real is None:
-        notes.append("no real set: FID and KID not computed")
-    else:
-        subset = min(kid_subset_size, n_gen, n_real)   # torch-fidelity refuses a subset larger than a set
-        if subset < kid_subset_size:
-            smaller = "generated" if n_gen <= n_real else "real"
-            notes.append(f"KID: subset size {kid_subset_size} larger than the {smaller} set "
-                         f"({min(n_gen, n_real)} images): used {subset}")
-    cls = FEATURE_EXTRACTORS_REGISTRY[spec.fidelity_name]
-    fid_layer = cls.get_default_feature_layer_for_metric("fid") if real is not None else ""
-    if fid_layer.isdigit() and min(n_gen, n_real) <= int(fid_layer):
-        notes.append(f"FID: {min(n_gen, n_real)} images for {fid_layer}-d features: the covariance is singular, "
-                     "FID is biased upwards and unstable; compare FIDs only at equal N")
-    if extractor == "inception":
-        notes.append("IS from the ImageNet Inception, not the CUB-finetuned Inception of the text-to-image "
-                     "papers: not comparable to their IS")
-
-    kwargs = dict(
-        input1=ImageArray(generated), isc=True, isc_splits=splits, feature_extractor=spec.fidelity_name,
-        batch_size=batch_size, cuda=cuda, rng_seed=seed,
-        verbose=False,        # progress bars and prints go to stderr otherwise
-        cache=False,          # never write features under ~/.cache/torch/fidelity_cache
-        save_cpu_ram=True,    # DataLoader in this process: the default forks up to 4 workers per set
-    )
-    if weights is not None:
-        kwargs["feature_extractor_weights_path"] = str(weights)
-    if real is not None:
-        kwargs.update(input2=ImageArray(real), fid=True, kid=True, kid_subsets=kid_subsets, kid_subset_size=subset)
-    on_device = torch.cuda.device(cuda_index) if cuda_index is not None else contextlib.nullcontext()
-    with on_device:
-        metrics = torch_fidelity.calculate_metrics(**kwargs)
-
-    metrics_used = ["isc"] + (["fid", "kid"] if real is not None else [])
-    return {
-        "is_mean": metrics[torch_fidelity.KEY_METRIC_ISC_MEAN],
-        "is_std": metrics[torch_fidelity.KEY_METRIC_ISC_STD],
-        "fid": metrics.get(torch_fidelity.KEY_METRIC_FID),
-        "kid_mean": metrics.get(torch_fidelity.KEY_METRIC_KID_MEAN),
-        "kid_std": metrics.get(torch_fidelity.KEY_METRIC_KID_STD),
-        "extractor": extractor,
-        "fidelity_extractor": spec.fidelity_name,
-        "feature_layers": {m: cls.get_default_feature_layer_for_metric(m) for m in metrics_used},
-        "weights_file": weights.name if weights is not None else None,
-        "weights_sha256": sha256(weights) if weights is not None else None,
-        "n_generated": n_gen,
-        "n_real": n_real,
-        "generated_size": list(generated.shape[1:3]),
-        "real_size": list(real.shape[1:3]) if real is not None else None,
-        "resize": spec.resize,
-        "seed": seed,
-        "isc_splits": splits,
-        "kid_subsets": kid_subsets if real is not None else None,
-        "kid_subset_size": kid_subset_size,
-        "kid_subset_size_used": subset,
-        "device": str(device),
-        "torch_fidelity_version": torch_fidelity.__version__,
-        "notes": notes,
-    }
+    out = metrics(gen, ref, extractor=extractor, isc_splits=isc_splits, kid_subset_size=kid_subset_size,
+                  kid_subsets=kid_subsets, seed=seed, weights=extractor_weights(spec, weights_path),
+                  sizes=(list(generated.shape[1:3]), list(real.shape[1:3]) if real is not None else None))
+    return {**out, "device": str(device)}

@@ -67,8 +67,8 @@ class SelfAttention(nn.Module):
         k = self.key(x).flatten(2).transpose(1, 2)[:, None]
         v = self.value(x).flatten(2).transpose(1, 2)[:, None]   # [B, 1, N, C]
         # Queries and keys zero-padded to C channels: the same dot products (the padding adds exact
-        # zeros), and equal head sizes (and a contiguous last dim) let the CPU take its flash kernel (3.4x faster than the
-        # N x N matrix at 32 x 32 positions, forward and backward, on the 2-core EPYC).
+        # zeros); equal head sizes and a contiguous last dim let the CPU take its flash kernel (3.4x
+        # faster than the N x N matrix at 32 x 32 positions, forward and backward, on the 2-core EPYC).
         pad = (0, C - q.shape[-1])
         o = F.scaled_dot_product_attention(F.pad(q, pad), F.pad(k, pad), v.contiguous(), scale=1.0)
         return o[:, 0].transpose(1, 2).reshape(B, C, H, W)

@@ -1,0 +1,61 @@
+"""The default graph's time, stage by stage, from what the stages recorded (reports/timings/).
+
+    python benchmarks/stage_times.py              # print the markdown table
+    python benchmarks/stage_times.py --readme     # and write it into README.md between its markers
+
+Each stage writes reports/timings/<stage>.json when it succeeds (``t2igan.stage.run``): wall
+seconds, CPU seconds (its own and its children's) and peak resident memory.  CPU load = CPU
+seconds / wall seconds / threads: near 1 the stage kept every core busy (CPU-bound); well below,
+it waited (reading, writing, single-threaded Python).  So the table cannot drift from the run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+START, END = "<!-- stage-times:start -->", "<!-- stage-times:end -->"
+
+
+def rows(timings: Path) -> list[dict]:
+    out = [json.loads(p.read_text()) for p in sorted(timings.glob("*.json"))]
+    if not out:
+        raise SystemExit(f"{timings}: no stage timings; run `dvc repro` first")
+    return out
+
+
+def _kind(r: dict) -> str:
+    load = r["cpu_seconds"] / max(r["wall_seconds"], 1e-9) / max(r["threads"], 1)
+    return f"{load:.2f} ({'CPU-bound' if load >= 0.75 else 'partly waiting'})"
+
+
+def table(records: list[dict]) -> str:
+    records = sorted(records, key=lambda r: -r["wall_seconds"])
+    total = sum(r["wall_seconds"] for r in records)
+    lines = ["| stage | wall | share | CPU load (of all threads) | peak RSS |", "| --- | ---: | ---: | --- | ---: |"]
+    for r in records:
+        lines.append(f"| `{r['stage']}` | {r['wall_seconds'] / 60:.1f} min | {100 * r['wall_seconds'] / total:.0f} % | "
+                     f"{_kind(r)} | {r['peak_rss_gib']:.1f} GiB |")
+    lines.append(f"| **all {len(records)} stages** | **{total / 60:.1f} min** | | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--timings", type=Path, default=Path("reports/timings"))
+    ap.add_argument("--readme", action="store_true", help=f"replace the table between {START} and {END}")
+    args = ap.parse_args(argv)
+    text = table(rows(args.timings))
+    print(text)
+    if args.readme:
+        readme = Path("README.md")
+        body = readme.read_text()
+        if START not in body or END not in body:
+            raise SystemExit(f"README.md has no {START} ... {END} markers")
+        body = re.sub(re.escape(START) + r".*?" + re.escape(END), f"{START}\n{text}\n{END}", body, flags=re.S)
+        readme.write_text(body)
+
+
+if __name__ == "__main__":
+    main()
