@@ -20,3 +20,8 @@ timeout 100 python3 benchmarks/throughput.py --scales quick paper --steps 20 --o
 # issue 9: AttnGAN at paper scale, bf16 autocast against fp32 over the first 10 steps, images/s, peak memory
 timeout 200 python3 benchmarks/throughput.py --scales paper --variants attngan --steps 20 --precision-steps 10 \
     --out $OUT/gpu-attngan-paper-precision.json
+# issue 17: every variant's paper-scale step with the new convolutions (the transposed up-conv, the
+# flash self-attention), without and with torch.compile; generation images/s at 256 px
+timeout 150 python3 benchmarks/throughput.py --scales paper --steps 10 --out $OUT/gpu-throughput-paper-issue17.json
+timeout 200 python3 benchmarks/throughput.py --scales paper --steps 10 --compile \
+    --out $OUT/gpu-throughput-paper-compile-issue17.json

@@ -13,6 +13,7 @@ from t2igan import io, stage
 from t2igan.data import cub
 from t2igan.data.dataset import centre_crops
 from t2igan.data.preprocess import Prepared
+from t2igan.errors import T2IGANError
 from t2igan.generate import sample_rows
 from t2igan.report import document
 
@@ -43,12 +44,19 @@ def main(p):
 
     prepared = Prepared(p.preprocess.out_dir)
     rows = sample_rows(prepared, SAMPLE_CAPTIONS)
+    finals = {m.name: Path(p.generate.out_dir) / m.name / "final" for m in models}
+    generated_rows = {name: np.load(final / "caption_rows.npy") for name, final in finals.items()}
+    if generated_rows:  # the final sets hold `captions_per_image` captions per test image, the same for all:
+        # each sampled test image is shown with its first caption in them
+        of_image = {int(r) // cub.N_CAPTIONS: int(r) for r in next(iter(generated_rows.values()))[::-1]}
+        rows = np.array([of_image[int(r) // cub.N_CAPTIONS] for r in rows])
     columns = {"real": centre_crops(prepared, rows // cub.N_CAPTIONS, p.scale.image_size)}
     for m in models:
-        final = Path(p.generate.out_dir) / m.name / "final"
-        generated_rows = np.load(final / "caption_rows.npy")
-        first = {int(r): i for i, r in reversed(list(enumerate(generated_rows)))}  # a row's first image
-        columns[m.name] = np.load(final / "images.npy", mmap_mode="r")[[first[int(r)] for r in rows]]
+        first = {int(r): i for i, r in reversed(list(enumerate(generated_rows[m.name])))}  # a row's first image
+        if any(int(r) not in first for r in rows):
+            raise T2IGANError(f"{finals[m.name]}: not generated on the same caption rows as the other "
+                                       f"models; run `dvc repro generate@{m.name}` (or generate_baseline@)")
+        columns[m.name] = np.load(finals[m.name] / "images.npy", mmap_mode="r")[[first[int(r)] for r in rows]]
     captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
     document.sample_comparison(columns, captions, out / "samples.png")
     have("samples", out / "samples.png")
