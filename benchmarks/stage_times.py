@@ -7,6 +7,10 @@ Each stage writes reports/timings/<stage>.json when it succeeds (``t2igan.stage.
 seconds, CPU seconds (its own and its children's) and peak resident memory.  CPU load = CPU
 seconds / wall seconds / threads: near 1 the stage kept every core busy (CPU-bound); well below,
 it waited (reading, writing, single-threaded Python).  So the table cannot drift from the run.
+
+A training stage that resumed from its checkpoint times only the epochs it trained; its row then
+shows the sum of every epoch's own seconds from reports/<name>/train.json (marked *), which is what
+a fresh clone spends on it, less the few seconds of start-up.
 """
 from __future__ import annotations
 
@@ -18,11 +22,24 @@ from pathlib import Path
 START, END = "<!-- stage-times:start -->", "<!-- stage-times:end -->"
 
 
-def rows(timings: Path) -> list[dict]:
+def rows(timings: Path, reports: Path | None = None) -> list[dict]:
     out = [json.loads(p.read_text()) for p in sorted(timings.glob("*.json"))]
     if not out:
         raise SystemExit(f"{timings}: no stage timings; run `dvc repro` first")
+    for r in out:
+        epochs = _epoch_seconds(r["stage"], reports if reports is not None else timings.parent)
+        if epochs is not None and epochs > 1.05 * r["wall_seconds"]:  # it resumed: count every epoch
+            r.update(cpu_seconds=r["cpu_seconds"] * epochs / r["wall_seconds"], wall_seconds=epochs, resumed=True)
     return out
+
+
+def _epoch_seconds(stage: str, reports: Path) -> float | None:
+    """The seconds of every epoch of a training stage (train.json), whichever run trained them."""
+    name, _, key = stage.partition("@")
+    path = reports / key / "train.json"
+    if name not in ("train", "train_baseline") or not key or not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("seconds")
 
 
 def _kind(r: dict) -> str:
@@ -35,18 +52,24 @@ def table(records: list[dict]) -> str:
     total = sum(r["wall_seconds"] for r in records)
     lines = ["| stage | wall | share | CPU load (of all threads) | peak RSS |", "| --- | ---: | ---: | --- | ---: |"]
     for r in records:
-        lines.append(f"| `{r['stage']}` | {r['wall_seconds'] / 60:.1f} min | {100 * r['wall_seconds'] / total:.0f} % | "
-                     f"{_kind(r)} | {r['peak_rss_gib']:.1f} GiB |")
+        mark = "*" if r.get("resumed") else ""
+        share = 100 * r["wall_seconds"] / total
+        lines.append(f"| `{r['stage']}`{mark} | {r['wall_seconds'] / 60:.1f} min | {share:.0f} % | {_kind(r)} | "
+                     f"{r['peak_rss_gib']:.1f} GiB |")
     lines.append(f"| **all {len(records)} stages** | **{total / 60:.1f} min** | | | |")
+    if any(r.get("resumed") for r in records):
+        lines += ["", "\\* resumed from its checkpoint in the committed run: the sum of its epochs' own seconds "
+                  "(`reports/<name>/train.json`), as a fresh clone spends them, less a few seconds of start-up."]
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timings", type=Path, default=Path("reports/timings"))
+    ap.add_argument("--reports", type=Path, default=Path("reports"))
     ap.add_argument("--readme", action="store_true", help=f"replace the table between {START} and {END}")
     args = ap.parse_args(argv)
-    text = table(rows(args.timings))
+    text = table(rows(args.timings, args.reports))
     print(text)
     if args.readme:
         readme = Path("README.md")

@@ -64,3 +64,16 @@ def test_table_sums_and_orders_the_stages(tmp_path):
     assert lines[2].startswith("| `b@x` | 3.0 min | 75 % | 0.25 (partly waiting)")
     assert lines[3].startswith("| `a` | 1.0 min | 25 % | 1.00 (CPU-bound)")
     assert "**all 2 stages** | **4.0 min**" in lines[4]
+
+
+def test_a_resumed_training_stage_counts_every_epoch(tmp_path):
+    """train@x resumed for its last epoch: its row is the sum of all its epochs' seconds, marked."""
+    timings = tmp_path / "timings"
+    timings.mkdir()
+    (timings / "train@x.json").write_text(json.dumps({"stage": "train@x", "wall_seconds": 100.0,
+                                                       "cpu_seconds": 200.0, "threads": 2, "peak_rss_gib": 1.0}))
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "train.json").write_text(json.dumps({"epochs": 3, "seconds": 300.0}))
+    st = _stage_times()
+    text = st.table(st.rows(timings, tmp_path))
+    assert "| `train@x`* | 5.0 min | 100 % | 1.00 (CPU-bound)" in text and "resumed from its checkpoint" in text
