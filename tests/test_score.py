@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from t2igan import score
+from t2igan.errors import T2IGANError
 
 
 class StubPrepared:
@@ -106,5 +107,5 @@ def test_reference_round_trip(tmp_path):
     assert back.image_size == 8 and torch.equal(back.pools["damsm"], pool)
     assert torch.equal(back.features.codes["damsm"], feats.codes["damsm"])
     assert all(torch.equal(back.features.evaluator[k], v) for k, v in feats.evaluator.items())
-    with pytest.raises(Exception, match="score_reference"):
+    with pytest.raises(T2IGANError, match="score_reference"):
         score.Reference.load(tmp_path / "missing")
