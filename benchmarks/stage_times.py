@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
-
-START, END = "<!-- stage-times:start -->", "<!-- stage-times:end -->"
 
 
 def rows(timings: Path, reports: Path | None = None) -> list[dict]:
@@ -67,18 +64,14 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timings", type=Path, default=Path("reports/timings"))
     ap.add_argument("--reports", type=Path, default=Path("reports"))
-    ap.add_argument("--readme", action="store_true", help=f"replace the table between {START} and {END}")
+    ap.add_argument("--readme", action="store_true", help="replace the table between its README.md markers")
     args = ap.parse_args(argv)
     text = table(rows(args.timings, args.reports))
     print(text)
     if args.readme:
-        readme = Path("README.md")
-        body = readme.read_text()
-        if START not in body or END not in body:
-            raise SystemExit(f"README.md has no {START} ... {END} markers")
-        body = re.sub(re.escape(START) + r".*?" + re.escape(END), f"{START}\n{text}\n{END}", body, flags=re.S)
-        readme.write_text(body)
+        from readme import replace_between  # benchmarks/readme.py, beside this script
 
+        replace_between("stage-times", text)
 
 if __name__ == "__main__":
     main()

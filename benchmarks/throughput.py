@@ -8,7 +8,7 @@ Run by hand (not in CI), from the project root:
     python benchmarks/throughput.py --scales quick --branches 1 --gf-dim 32 --df-dim 64 --batch-size 16 --no-damsm
     python benchmarks/throughput.py --scales quick --image-size 128 --branches 2 --gf-dim 32 --df-dim 64 \
         --batch-size 8 --no-damsm    # MODELS.md's 64 + 128 px reference setting
-    python benchmarks/throughput.py --against-original --steps 4 --warmup 2 \
+    python benchmarks/throughput.py --against-original --steps 4 --warmup 2 --readme \
         --out benchmarks/results/cpu-vs-original.json   # all four reference settings, with the ratios
 
 Training is timed on batches already in memory (random pixels and word ids through the real
@@ -60,13 +60,29 @@ def against_original(p, damsm, device, vocab: int, steps: int, warmup: int) -> l
     the original code's images/s there."""
     out = []
     for setting, original in ORIGINAL_CODE:
-        s = dataclasses.replace(gan.GanSettings.from_params(p, "attngan"), **setting)
-        print(f"attngan vs original code: {setting}", file=sys.stderr)
-        r = bench_training(s, damsm, device, vocab, steps, warmup, use_damsm=False)
-        out.append({**setting, "original_images_per_s": original, "images_per_s": r["train_images_per_s"],
-                    "ratio": round(r["train_images_per_s"] / original, 2), "device": _device_name(device),
-                    "threads": torch.get_num_threads(), "precision": "fp32", "torch": torch.__version__})
+        row = {**setting, "original_images_per_s": original}
+        for precision in ("fp32", "bf16"):  # fp32 is the like-for-like comparison; bf16 beside it
+            s = dataclasses.replace(gan.GanSettings.from_params(p, "attngan"), precision=precision, **setting)
+            print(f"attngan vs original code: {setting}, {precision}", file=sys.stderr)
+            r = bench_training(s, damsm, device, vocab, steps, warmup, use_damsm=False)
+            key = "" if precision == "fp32" else "_bf16"
+            row.update({f"images_per_s{key}": r["train_images_per_s"],
+                        f"ratio{key}": round(r["train_images_per_s"] / original, 2)})
+        out.append({**row, "device": _device_name(device), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__})
     return out
+
+
+def original_table(rows: list[dict]) -> str:
+    """The README's table of ``against_original``'s rows (images/s and the ratios)."""
+    lines = ["| setting (AttnGAN, no DAMSM term) | original code (fp32) | t2igan fp32 | ratio | t2igan bf16 | ratio |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        branches = f"{r['branches']} branch" + ("es" if r["branches"] > 1 else "")
+        lines.append(f"| {r['image_size']} px, {branches}, GF {r['gf_dim']} / DF {r['df_dim']}, batch "
+                     f"{r['batch_size']} | {r['original_images_per_s']} | {r['images_per_s']:.2f} | "
+                     f"{r['ratio']:.2f}x | {r['images_per_s_bf16']:.2f} | {r['ratio_bf16']:.2f}x |")
+    return "\n".join(lines)
 
 
 def _device_name(device: torch.device) -> str:
@@ -136,8 +152,8 @@ def precision_check(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: i
     term's largest relative difference over those steps, and the per-step values."""
     runs = {}
     for bf16 in (False, True):
-        trainer = gan.Trainer.create(s, damsm, device)  # seeds itself: the same weights both times
-        trainer.bf16 = bf16
+        # seeds itself: the same weights both times
+        trainer = gan.Trainer.create(dataclasses.replace(s, precision="bf16" if bf16 else "fp32"), damsm, device)
         torch.manual_seed(1)
         rows = []
         for i in range(steps):
@@ -213,7 +229,8 @@ def main(argv=None) -> None:
     ap.add_argument("--precision-steps", type=int, default=0,
                     help="also compare this many first training steps in bfloat16 autocast against float32")
     ap.add_argument("--against-original", action="store_true",
-                    help="AttnGAN at MODELS.md's four original-code settings (fp32, no DAMSM) and the ratios")
+                    help="AttnGAN at MODELS.md's four original-code settings (fp32 and bf16, no DAMSM) and the ratios")
+    ap.add_argument("--readme", action="store_true", help="with --against-original: write its README.md table")
     ap.add_argument("--out", default="benchmarks/results/throughput.json")
     args = ap.parse_args(argv)
 
@@ -227,12 +244,12 @@ def main(argv=None) -> None:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=2) + "\n")
-        print(f"\n{'setting':44} {'original':>8} {'ours':>8} {'ratio':>6}")
-        for r in rows:
-            name = (f"{r['image_size']} px, {r['branches']} br., GF {r['gf_dim']} / DF {r['df_dim']}, "
-                    f"batch {r['batch_size']}")
-            print(f"{name:44} {r['original_images_per_s']:8.2f} {r['images_per_s']:8.2f} {r['ratio']:5.2f}x")
-        print(f"device: {rows[0]['device']}, fp32; written to {out}")
+        text = original_table(rows)
+        print(text + f"\ndevice: {rows[0]['device']}, {rows[0]['threads']} threads; written to {out}")
+        if args.readme:
+            from readme import replace_between  # benchmarks/readme.py, beside this script
+
+            replace_between("against-original", text)
         return
     rows = []
     for scale in args.scales:

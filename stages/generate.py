@@ -5,8 +5,10 @@
 Writes data/generated/<variant>/final (one image for each of ``captions_per_image`` captions
 of every test image: 10 is every test caption, the papers' protocol) and
 data/generated/<variant>/epoch_NNNN (``snapshot_images`` images from each kept snapshot, for
-metric-vs-epoch curves), a grid of samples with their captions and word-attention maps for a few
-fixed captions in reports/<variant>/.
+metric-vs-epoch curves: one caption per test image, the final set's choice, so at one caption
+per image the last snapshot's set is the final set, copied rather than generated again), and a
+grid of samples with their captions and word-attention maps for a few fixed captions in
+reports/<variant>/.
 
 A variant that takes a reference patch (RaGAN) gets each caption's patch of ``crop_refs``, and
 also writes final_black: the same captions and noise with an all-black reference (the thesis's
@@ -20,12 +22,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from t2igan import io, stage
-from t2igan.data import cub
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import (
     attention_figure,
+    copy_set,
     encode_rows,
     final_rows,
     generate,
@@ -38,6 +41,11 @@ from t2igan.train import gan
 from t2igan.train.device import pick_device
 
 
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def main(p, name: str):
     start = time.perf_counter()
     g = p.generate
@@ -48,7 +56,6 @@ def main(p, name: str):
     variant, G, epoch = gan.load_generator(model_dir / "generator.pt", damsm, device)
     s = variant.s
 
-    test_images = prepared.split_indices("test")
     per_image = p.scale.captions_per_image
     rows = final_rows(prepared, per_image, p.seed)
     references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
@@ -64,10 +71,9 @@ def main(p, name: str):
                   batch_size=g.batch_size, references=black,
                   meta={"variant": name, "epoch": epoch, "captions_per_image": per_image, "reference": "black"})
 
-    # one caption per test image for the snapshots: fewer images, the same for every epoch
-    rng = np.random.default_rng([p.seed, 5])
-    snap_images = test_images[:g.snapshot_images]
-    snap_rows = snap_images * cub.N_CAPTIONS + rng.integers(cub.N_CAPTIONS, size=len(snap_images))
+    # one caption per test image for the snapshots, the same for every epoch (and the final set's
+    # choice at one caption per image: then the last snapshot's set is the final set, copied)
+    snap_rows = final_rows(prepared, 1, p.seed)[:g.snapshot_images]
     for old in out.glob("epoch_*"):  # sets of snapshots that no longer exist
         shutil.rmtree(old)
     epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
@@ -75,6 +81,9 @@ def main(p, name: str):
     gan.missing_snapshots(snapshots, epochs, "kept generator", f"dvc repro train@{name}")
     for path in snapshots:
         snap_variant, snap_G, snap_epoch = gan.load_generator(path, damsm, device)
+        if np.array_equal(snap_rows, rows) and _same_weights(snap_G, G):  # the final generator, saved once more
+            copy_set(out / "final", out / path.stem, meta={"variant": name, "epoch": snap_epoch})
+            continue
         write_set(out / path.stem, snap_variant, snap_G, damsm, prepared, snap_rows, max_words=s.max_words,
                   seed=p.seed, batch_size=g.batch_size, meta={"variant": name, "epoch": snap_epoch},
                   progress=False, references=references.for_rows(snap_rows) if references else None)

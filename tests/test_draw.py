@@ -81,3 +81,29 @@ def test_the_condition_changes_the_output():
     torch.testing.assert_close(model.sample(z, torch.eye(5)[[0, 1]]), a)     # same condition, same image
     with pytest.raises(ValueError, match=r"this DRAW is conditional: give cond \[2, 5\], got None"):
         model.sample(z)
+
+
+@pytest.mark.parametrize("cond_dim", [0, 6])
+def test_the_hoisted_plain_read_is_the_textbook_step_in_float64(cond_dim):
+    """Without attention the encoder's image product is computed once per image (models/draw.py);
+    the result, its gradients and the latents equal the textbook step, nn.LSTMCell on
+    [x, x - sigmoid(c), h_dec, cond], to float64 rounding."""
+    torch.manual_seed(0)
+    model = draw.DRAW(8, steps=3, z_dim=4, enc_dim=10, dec_dim=9, cond_dim=cond_dim).double()
+    x = torch.rand(5, 3, 8, 8, dtype=torch.float64)
+    cond = torch.randn(5, cond_dim, dtype=torch.float64) if cond_dim else None
+    eps = torch.randn(3, 5, 4, dtype=torch.float64)
+
+    def run():
+        model.zero_grad()
+        logits, mu, logvar, canvases = model(x, cond, eps=eps, keep_canvases=True)
+        (draw.reconstruction_loss(logits, x) + draw.kl_per_step(mu, logvar).sum()).backward()
+        return [logits, mu, logvar, canvases] + [p.grad.clone() for p in model.parameters()]
+
+    hoisted = run()
+    model._hoist_image = lambda image: None  # the textbook path: read() and nn.LSTMCell every step
+    textbook = run()
+    assert len(hoisted) == len(textbook) == 4 + len(list(model.parameters()))
+    for a, b in zip(hoisted, textbook):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert textbook[3].shape == (3, 5, 3, 8, 8) and textbook[0].abs().max() > 0

@@ -255,3 +255,29 @@ def test_ragan_v1_trains_with_references_resumes_exactly_and_generates(tiny, cub
     # an all-black reference is a valid input, and the reference does reach the output
     black = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, references=np.zeros_like(patches))
     assert black.shape == images.shape and not np.array_equal(black, images)
+
+
+def test_bf16_training_on_the_cpu_is_recorded_resumes_exactly_and_changes_the_numbers(tiny, capsys):
+    """train.precision bf16: autocast and NHWC weights on the CPU too; a resumed run ends identical
+    to a straight one, and the weights differ from fp32's (the setting is part of the result)."""
+    prepared, damsm_dir, tmp = tiny
+    cpu = torch.device("cpu")
+    damsm = gan.FrozenDamsm.load(damsm_dir, cpu)
+    for precision, bf16 in (("fp32", False), ("bf16", True)):
+        trainer = gan.Trainer.create(_settings(precision=precision), damsm, cpu)
+        conv = next(m for m in trainer.G.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+        assert trainer.bf16 is bf16
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) is bf16
+    s = _settings(epochs=2, precision="bf16")
+    gan.train(prepared, damsm_dir, tmp / "straight", s, progress=False)
+    gan.train(prepared, damsm_dir, tmp / "resumed", dataclasses.replace(s, epochs=1), progress=False)
+    capsys.readouterr()
+    gan.train(prepared, damsm_dir, tmp / "resumed", s, progress=False)
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    gan.train(prepared, damsm_dir, tmp / "fp32", dataclasses.replace(s, precision="fp32"), progress=False)
+    a, b, c = (torch.load(tmp / d / "generator.pt", weights_only=False) for d in ("straight", "resumed", "fp32"))
+    assert a["settings"]["precision"] == "bf16" and c["settings"]["precision"] == "fp32"
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+    assert any(not torch.equal(a["state"][k], c["state"][k]) for k in a["state"])
+    with pytest.raises(ConfigError, match="precision"):
+        load_params(overrides={"train.precision": "fp16"})

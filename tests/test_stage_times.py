@@ -77,3 +77,15 @@ def test_a_resumed_training_stage_counts_every_epoch(tmp_path):
     st = _stage_times()
     text = st.table(st.rows(timings, tmp_path))
     assert "| `train@x`* | 5.0 min | 100 % | 1.00 (CPU-bound)" in text and "resumed from its checkpoint" in text
+
+
+def test_readme_tables_replace_only_what_lies_between_their_markers(tmp_path):
+    spec = importlib.util.spec_from_file_location("readme", ROOT / "benchmarks" / "readme.py")
+    readme = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(readme)
+    path = tmp_path / "README.md"
+    path.write_text("intro\n<!-- t:start -->\nold \\1 table\n<!-- t:end -->\noutro\n")
+    readme.replace_between("t", "| new | \\d |", path)
+    assert path.read_text() == "intro\n<!-- t:start -->\n| new | \\d |\n<!-- t:end -->\noutro\n"
+    with pytest.raises(SystemExit, match="no <!-- other:start -->"):
+        readme.replace_between("other", "x", path)

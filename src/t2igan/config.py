@@ -114,6 +114,7 @@ class TrainConfig:
     sample_captions: int = _positive()
     workers: int = field(metadata={"min": 0})
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
     gpus: int = field(default=1, metadata={"min": 1})
 

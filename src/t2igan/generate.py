@@ -8,6 +8,7 @@ seeded by (seed, i), so a set is the same every time and whatever the batch size
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -144,6 +145,18 @@ def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.
         del images
         np.save(tmp / "caption_rows.npy", rows.astype(np.int64))
         (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))
+
+
+def copy_set(source: str | Path, path: str | Path, meta: dict) -> None:
+    """The generated set at ``source`` again at ``path`` (atomically), with its meta.json replaced
+    by ``meta``: for a set that would be generated from the same generator and rows."""
+    source = Path(source)
+    with io.atomic_dir(path) as tmp:
+        for name in ("images.npy", "caption_rows.npy"):
+            shutil.copyfile(source / name, tmp / name)
+        images = int(len(np.load(tmp / "caption_rows.npy")))
+        size = json.loads((source / "meta.json").read_text())["size"]
+        (tmp / "meta.json").write_text(json.dumps({"images": images, "size": size, **meta}, indent=2))
 
 
 def _overlay(ax, image: np.ndarray, m: np.ndarray) -> None:

@@ -60,7 +60,9 @@ class DCGAN(Baseline):
     def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
         G, D, o = nets["G"], nets["D"], self.o
         real = batch.images
-        fake = G(torch.randn(len(real), o.z_dim, device=real.device))
+        g_steps = (step + 1) % o.n_critic == 0
+        with torch.set_grad_enabled(g_steps):  # a critic-only step needs no graph back into G
+            fake = G(torch.randn(len(real), o.z_dim, device=real.device))
         if o.loss == "bce":
             r, f = D(real), D(fake.detach())
             d_loss = (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
@@ -80,7 +82,7 @@ class DCGAN(Baseline):
         opts["D"].step()
         if o.loss == "wgan":
             wgan.clip_weights(D, o.clip)
-        if (step + 1) % o.n_critic == 0:
+        if g_steps:
             D.requires_grad_(False)
             if o.loss == "bce":
                 f = D(fake)

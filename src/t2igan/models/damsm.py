@@ -123,7 +123,8 @@ class ImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [B, 3, H, W] in [-1, 1] -> regions [B, 256, h, w], code [B, 256]."""
         if self.cnn_input is not None and images.shape[-1] != self.cnn_input:
-            images = F.interpolate(images, size=(self.cnn_input, self.cnn_input), mode="bilinear",
+            # the antialiased kernel has no bfloat16 version: resize in float32 (autocast runs on)
+            images = F.interpolate(images.float(), size=(self.cnn_input, self.cnn_input), mode="bilinear",
                                    antialias=True, align_corners=False)
         local, pooled = self.backbone(images)
         return self.local_head(local), self.global_head(pooled)

@@ -114,10 +114,15 @@ class DRAW(nn.Module):
         h_enc = c_enc = x.new_zeros(B, self.encoder.hidden_size)
         h_dec = c_dec = x.new_zeros(B, self.decoder.hidden_size)
         mus, logvars, canvases = [], [], []
+        hoisted = None if self.read_n else self._hoist_image(x)
         for t in range(self.steps):
-            x_hat = x - torch.sigmoid(canvas)
-            r = self.read(x, x_hat, h_dec)
-            h_enc, c_enc = self.encoder(torch.cat([r, h_dec, *c_in], dim=1), (h_enc, c_enc))
+            if hoisted is None:
+                x_hat = x - torch.sigmoid(canvas)
+                r = self.read(x, x_hat, h_dec)
+                h_enc, c_enc = self.encoder(torch.cat([r, h_dec, *c_in], dim=1), (h_enc, c_enc))
+            else:
+                h_enc, c_enc = self._plain_encoder_step(hoisted, canvas, torch.cat([h_dec, *c_in], dim=1),
+                                                        h_enc, c_enc)
             mu, logvar = self.to_latent(h_enc).chunk(2, dim=1)
             noise = torch.randn_like(mu) if eps is None else eps[t]
             z = mu + noise * (0.5 * logvar).exp()
@@ -128,6 +133,28 @@ class DRAW(nn.Module):
             if keep_canvases:
                 canvases.append(torch.sigmoid(canvas))
         return canvas, torch.stack(mus), torch.stack(logvars), (torch.stack(canvases) if keep_canvases else None)
+
+    # ------------------------------------------------------------ the plain read, hoisted
+    # Without attention the encoder reads [x, x_hat] with x_hat = x - sigmoid(c), so its input
+    # weights split as W_x x + W_xhat x_hat = (W_x + W_xhat) x - W_xhat sigmoid(c).  The first term
+    # does not change over the steps: computed once per image, it halves the per-step product with
+    # the largest matrix of the model (2 x 3 x A x A inputs).  Same function, rounded differently.
+    def _hoist_image(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(W_x + W_xhat) x + b, W_xhat and the rest of the input weights; split once per pass, so
+        the steps' gradients add up per piece (a slice per step would build a full-size gradient each)."""
+        pixels, w = x[0].numel(), self.encoder.weight_ih
+        w_x, w_xhat, w_rest = w.split([pixels, pixels, w.shape[1] - 2 * pixels], dim=1)
+        return F.linear(x.flatten(1), w_x + w_xhat, self.encoder.bias_ih), w_xhat, w_rest
+
+    def _plain_encoder_step(self, hoisted, canvas: torch.Tensor, rest: torch.Tensor,
+                            h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """nn.LSTMCell's step (gates i, f, g, o) on input [x, x - sigmoid(canvas), rest]."""
+        image, w_xhat, w_rest = hoisted
+        gates = (image - F.linear(torch.sigmoid(canvas).flatten(1), w_xhat) + F.linear(rest, w_rest)
+                 + F.linear(h, self.encoder.weight_hh, self.encoder.bias_hh))
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:

@@ -81,6 +81,7 @@ class GanSettings:
     sample_captions: int = 16
     workers: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # fp32, or bf16: autocast to bfloat16 (and NHWC weights) on any device
     compile: bool = False
     options: dict = field(default_factory=dict)
 
@@ -103,7 +104,8 @@ class GanSettings:
             seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, gamma1=d.gamma1, gamma2=d.gamma2,
             gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
-            sample_captions=t.sample_captions, workers=t.workers, device=t.device, compile=t.compile)
+            sample_captions=t.sample_captions, workers=t.workers, device=t.device, precision=t.precision,
+            compile=t.compile)
 
 
 class FrozenDamsm:
@@ -181,7 +183,7 @@ class Trainer:
     opt_d: torch.optim.Optimizer
     device: torch.device
     world: World = distributed.ONE
-    bf16: bool = False  # bfloat16 autocast: on for GPUs (create); benchmarks/throughput.py compares
+    bf16: bool = False  # bfloat16 autocast (train.precision); benchmarks/throughput.py compares
 
     @classmethod
     def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device,
@@ -194,7 +196,9 @@ class Trainer:
             G, Ds = distributed.global_batchnorm(G), distributed.global_batchnorm(Ds)
         G, Ds, G_ema = (m.to(device) for m in (G, Ds, G_ema))
         world.follow_main(G, Ds, G_ema)  # the same seed built them; this makes sure
-        if device.type == "cuda":  # convolutions run faster on NHWC tensors
+        bf16 = s.precision == "bf16"
+        # NHWC convolutions: faster on GPUs, and on the CPU in bf16 (oneDNN), but not in fp32 there
+        if device.type == "cuda" or bf16:
             for m in (G, Ds, G_ema):
                 m.to(memory_format=torch.channels_last)
         # fused: one pass over each parameter per step instead of six (same update, rounded differently);
@@ -204,7 +208,7 @@ class Trainer:
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
-        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world, bf16=device.type == "cuda")
+        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world, bf16=bf16)
 
     def state(self) -> dict:
         return {"G": self.G.state_dict(), "Ds": self.Ds.state_dict(), "G_ema": self.G_ema.state_dict(),
