@@ -106,11 +106,41 @@ def test_unknown_words_are_named_and_ignored(trained):
     (["--text", "red", "-n", "0"], "-n 0: give at least 1 image"),
     (["--text", "red", "-o", "out.jpg"], "-o out.jpg: the grid is written as PNG"),
     (["--text", "red", "--reference", "patch.png"], "--reference: attngan takes no reference patch"),
+    (["--text", "red", "-n", "100000"], "-n 100000: at most 1024 images per grid"),
+    (["--text", "red", "--seed", "-1"], "--seed -1: give a whole number from 0 to 2^63 - 1"),
+    (["--text", "red", "-o", "a_dir.png"], "-o a_dir.png: is a directory; give a file name"),
+    (["--text", "red", "-o", "params.yaml/birds.png"], "-o params.yaml/birds.png: params.yaml is a file, not a dir"),
 ])
 def test_bad_input_is_a_clear_error_and_a_nonzero_exit(trained, args, message):
+    (trained / "a_dir.png").mkdir(exist_ok=True)
     args = ["--variant", "attngan", *args] if "--variant" not in args else args
     code, stdout, stderr = _sample(trained, *args)
     assert code == 1 and f"error: {message}" in stderr and "Traceback" not in stderr
+
+
+def test_a_long_text_names_each_unknown_word_once_with_its_count(trained):
+    text = " ".join(["a red bird"] + ["zorbly flimp"] * 500 + [f"w{i}x" for i in range(30)])
+    code, _, stderr = _sample(trained, "--variant", "attngan", "--text", text, "-n", "1", "-o", str(trained / "l.png"))
+    assert code == 0
+    warning = next(line for line in stderr.splitlines() if line.startswith("unknown words"))
+    assert warning.startswith("unknown words, ignored: zorbly (x500), flimp (x500), w0x, w1x")
+    assert warning.endswith("and 12 more distinct words") and stderr.count("zorbly") == 1
+
+
+def test_an_unwritable_output_is_a_clear_error(trained, monkeypatch, capsys):
+    """A read-only file system (here: os.replace refusing, as EROFS does) is named, with no traceback."""
+    import errno
+    import os
+
+    def refuse(*_):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.chdir(trained)
+    monkeypatch.setattr(os, "replace", refuse)
+    code = cli.main(["--params", str(trained / "params.yaml"), "sample", "--variant", "attngan", "--text", "red",
+                     "-n", "1", "-o", str(trained / "ro.png")])
+    assert code == 1 and "ro.png: cannot be written (Permission denied)" in capsys.readouterr().err
+    assert not (trained / "ro.png").exists()
 
 
 def test_a_training_checkpoint_is_not_taken_for_a_generator(trained):

@@ -95,3 +95,25 @@ def test_atomic_dir_swaps_whole_directory(tmp_path):
     with io.atomic_dir(target) as tmp:
         (tmp / "c.txt").write_text("3")
     assert sorted(os.listdir(target)) == ["c.txt"] and os.listdir(tmp_path) == ["d"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_and_directories_honour_the_umask(tmp_path, umask):
+    """Atomic outputs get the modes a plain open() / mkdir would give them, not the temp file's 0600."""
+    old = os.umask(umask)
+    try:
+        io.write_json(tmp_path / "a.json", {"x": 1})
+        io.save_npy(tmp_path / "b.npy", np.zeros(3))
+        with io.atomic_dir(tmp_path / "set") as d:
+            (d / "images.npy").write_bytes(b"")
+        with open(tmp_path / "plain", "w"):
+            pass
+        (tmp_path / "plain_dir").mkdir()
+    finally:
+        os.umask(old)
+    assert os.umask(old) == old  # the umask is put back after every write
+    expected_file, expected_dir = 0o666 & ~umask, 0o777 & ~umask
+    for name in ("a.json", "b.npy", "plain"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected_file, name
+    for name in ("set", "plain_dir"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected_dir, name

@@ -76,6 +76,31 @@ def read_reference(path: str | Path, size: int) -> np.ndarray:
     return pixels
 
 
+MAX_IMAGES = 1024  # per `sample` call
+
+
+def check_output(out: Path) -> None:
+    """-o must name a file that can be created: not a directory, not under a regular file."""
+    if out.is_dir():
+        raise UsageError(f"-o {out}: is a directory; give a file name, e.g. {out / 'birds.png'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"-o {out}: {parent} is a file, not a directory")
+            break
+
+
+def describe_unknown(words: list[str], shown: int = 20) -> str:
+    """The unknown words once each, in order, with how often each came (`zorbly (x3)`)."""
+    counts: dict[str, int] = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    parts = [w if c == 1 else f"{w} (x{c})" for w, c in list(counts.items())[:shown]]
+    if len(counts) > shown:
+        parts.append(f"and {len(counts) - shown} more distinct words")
+    return ", ".join(parts)
+
+
 def _grid(images: np.ndarray, columns: int = 8):
     """uint8 [N, s, s, 3] -> rows of up to ``columns`` cells (white where the last row runs out)."""
     from t2igan.report.grids import image_grid
@@ -104,9 +129,16 @@ def sample(args, p) -> Path:
 
     if args.n < 1:
         raise UsageError(f"-n {args.n}: give at least 1 image")
+    if args.n > MAX_IMAGES:
+        raise UsageError(f"-n {args.n}: at most {MAX_IMAGES} images per grid (one PNG of {MAX_IMAGES} cells is "
+                         f"already ~{MAX_IMAGES * 128 * 128 * 3 // 2**20} MB of pixels); for more, run again "
+                         f"with other --seed values")
+    if not 0 <= args.seed < 2**63:
+        raise UsageError(f"--seed {args.seed}: give a whole number from 0 to 2^63 - 1")
     out = Path(args.output)
     if out.suffix.lower() != ".png":
         raise UsageError(f"-o {out}: the grid is written as PNG; name it *.png")
+    check_output(out)
     ckpt = Path(args.checkpoint) if args.checkpoint else Path(p.train.out_dir) / args.variant / "generator.pt"
     if not ckpt.is_file():
         raise UsageError(f"{ckpt}: no trained generator; run `dvc repro train@{args.variant}` or `dvc pull`, "
@@ -126,7 +158,7 @@ def sample(args, p) -> Path:
 
     ids, known, unknown = encode_sentence(args.text, prepared.vocab)
     if unknown:
-        print(f"unknown words, ignored: {', '.join(unknown)}", file=sys.stderr)
+        print(f"unknown words, ignored: {describe_unknown(unknown)}", file=sys.stderr)
     if len(ids) > variant.s.max_words:
         print(f"{len(ids)} known words; like the training captions, {variant.s.max_words} of them are kept "
               f"(chosen by --seed)", file=sys.stderr)
@@ -148,17 +180,20 @@ def sample(args, p) -> Path:
         result = generate(variant, G, damsm, OneSentence(ids), rows, max_words=variant.s.max_words, seed=args.seed,
                           batch_size=min(args.n, 64), attention=args.attention, references=patches)
     images, maps = (result[0], result[1]) if args.attention else (result, None)
-    io.save_png(out, _grid(images))
     written = [out]
-    if args.attention:
-        from t2igan.generate import encode_rows
+    try:
+        io.save_png(out, _grid(images))
+        if args.attention:
+            from t2igan.generate import encode_rows
 
-        kept, length = encode_rows(OneSentence(ids), rows[:1], variant.s.max_words, args.seed)
-        words = [prepared.vocab[int(i)] for i in kept[0, :int(length[0])]]
-        for k in range(args.n):
-            path = out.with_name(f"{out.stem}.attention-{k + 1}.png")
-            attention_figure(images[k], maps[k, :len(words)], words, path, caption=" ".join(words))
-            written.append(path)
+            kept, length = encode_rows(OneSentence(ids), rows[:1], variant.s.max_words, args.seed)
+            words = [prepared.vocab[int(i)] for i in kept[0, :int(length[0])]]
+            for k in range(args.n):
+                path = out.with_name(f"{out.stem}.attention-{k + 1}.png")
+                attention_figure(images[k], maps[k, :len(words)], words, path, caption=" ".join(words))
+                written.append(path)
+    except OSError as exc:  # permissions, a read-only file system (a full disk is io's WriteError)
+        raise UsageError(f"-o {out}: cannot be written ({exc.strerror or exc})") from exc
     print(f"{variant.s.variant}, epoch {epoch} ({ckpt}): {args.n} image(s) of {variant.s.image_size} px -> "
           f"{', '.join(map(str, written))}")
     return out

@@ -37,6 +37,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", keep_previous: str |
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **open_kwargs) as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp's 0600, as open() would have made it
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -49,6 +50,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", keep_previous: str |
         if isinstance(exc, OSError) and _is_write_failure(exc):
             raise _write_error(path, exc) from exc
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Failures of the output medium, not of the program: full disk, quota, file too large, read-only.
@@ -118,6 +126,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as mkdir would have made it
         yield tmp
         if path.exists() or path.is_symlink():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
