@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from t2igan.models.attngan import (
     GLU,
@@ -93,6 +94,35 @@ def test_conditional_logit_reads_the_sentence_unconditional_cannot():
     # the unconditional head sees only the 8df feature channels: there is no input for a sentence
     assert Dnet.uncond.out.in_channels == 32 and count_params(Dnet.uncond) == 32 * 16 + 1
     assert Dnet.cond.joint[0].in_channels == 32 + D
+
+
+def _concatenated_cond(head, features, sentence):
+    """The textbook joint conv: the sentence tiled over the map, concatenated, one 3x3 conv."""
+    tiled = sentence[:, :, None, None].expand(-1, -1, *features.shape[2:])
+    conv, norm, act = head.joint
+    return head.out(act(norm(F.conv2d(torch.cat([features, tiled], 1), conv.weight, padding=1)))).view(-1)
+
+
+@pytest.mark.parametrize("side", [4, 5])
+def test_split_joint_conv_is_the_concatenated_conv_in_float64(side):
+    torch.manual_seed(0)
+    head = Discriminator(64, df_dim=4).cond.double()          # training mode: BatchNorm on batch statistics
+    for p in head.parameters():
+        p.data.normal_()
+    features = torch.randn(6, 32, side, side, dtype=torch.float64, requires_grad=True)
+    sentence = torch.randn(6, D, dtype=torch.float64, requires_grad=True)
+    matched, mismatched = head.pairs(features, [sentence, sentence[1:]])
+    want_matched = _concatenated_cond(head, features, sentence)
+    want_mismatched = _concatenated_cond(head, features[:-1], sentence[1:])
+    torch.testing.assert_close(matched, want_matched, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(mismatched, want_mismatched, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(head(features, sentence), want_matched, rtol=1e-10, atol=1e-10)
+    weights = torch.randn(6, dtype=torch.float64)
+    inputs = [features, sentence, *head.parameters()]
+    got = torch.autograd.grad((matched * weights).sum() + mismatched.sum(), inputs)
+    want = torch.autograd.grad((want_matched * weights).sum() + want_mismatched.sum(), inputs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-9)
 
 
 # ---------------------------------------------------------------- paper-scale parameter counts

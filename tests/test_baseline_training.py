@@ -178,3 +178,38 @@ def test_baselines_section_is_checked(tmp_path):
     assert s.options["steps"] == 4 and s.options["attention"] is True and s.epochs == p.scale.baseline_epochs
     # WGAN-GP steps G every 5th batch: 5 times the epochs, the same G updates as DCGAN
     assert BaselineSettings.from_params(p, "wgan_gp").epochs == 5 * BaselineSettings.from_params(p, "dcgan").epochs
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp", "draw_cond", "draw_species"])
+def test_a_bf16_step_is_the_fp32_step_rounded(name):
+    """train.precision bf16: the same update from the same weights and noise, within bf16 rounding
+    (and not bit-identical: the autocast is really on)."""
+    s = _settings(name, image_size=16)
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    cond = {"sentence": torch.randn(4, 256), "species": species_one_hot(torch.tensor([1, 5, 9, 200]))}
+    results = {}
+    for precision in ("fp32", "bf16"):
+        family = baseline.make(dataclasses.replace(s, precision=precision))
+        torch.manual_seed(0)
+        nets = family.build()
+        if family.channels_last and precision == "bf16":
+            nets.to(memory_format=torch.channels_last)
+        opts = family.optimisers(nets)
+        torch.manual_seed(1)
+        terms = family.step(nets, opts, RealBatch(x, cond.get(family.condition)), 4)  # a G step for the WGANs
+        results[precision] = (terms, [p.detach().clone() for p in nets.parameters()])
+    (t32, p32), (t16, p16) = results["fp32"], results["bf16"]
+    assert t32.keys() == t16.keys()
+    for k in t32:
+        assert t16[k].dtype == torch.float32, k
+        torch.testing.assert_close(t16[k], t32[k], rtol=0.05, atol=0.05)
+    assert any(not torch.equal(a, b) for a, b in zip(p32, p16))
+    for a, b in zip(p32, p16):
+        torch.testing.assert_close(b, a, rtol=0.05, atol=0.01)
+
+
+def test_train_precision_reaches_the_baselines(tmp_path):
+    p = load_params("params.yaml", {"train.precision": "fp32"})
+    assert BaselineSettings.from_params(p, "wgan_gp").precision == "fp32"
+    p = load_params("params.yaml", {"train.precision": "bf16"})
+    assert BaselineSettings.from_params(p, "draw").precision == "bf16"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,31 @@ def test_help_reads_well():
     assert proc.returncode == 0
     for flag in ("--variant", "--text", "-n", "--output", "--reference", "--seed", "--checkpoint", "--attention"):
         assert flag in proc.stdout
+
+
+def test_a_missing_model_says_whether_a_dvc_remote_can_supply_it(trained):
+    """No remote: say so and how to add one (`dvc pull` would only fail); a remote: pull from it."""
+    args = ("--variant", "ragan_v0", "--text", "red", "-o", str(trained / "m.png"))  # never trained here
+    code, _, stderr = _sample(trained, *args)
+    assert code == 1 and "ragan_v0/generator.pt: no trained generator" in stderr
+    assert "No DVC remote is configured" in stderr and "dvc remote add -d storage <url>" in stderr
+    assert "`dvc repro train@ragan_v0`" in stderr and "Traceback" not in stderr
+    (trained / ".dvc").mkdir()
+    try:
+        (trained / ".dvc" / "config").write_text('[core]\n    remote = lab\n[\'remote "lab"\']\n    url = /mnt/x\n')
+        code, _, stderr = _sample(trained, *args)
+        assert code == 1 and "from the default remote 'lab'" in stderr
+        assert f"`dvc pull {trained / 'models' / 'ragan_v0' / 'generator.pt'}`" in stderr
+    finally:
+        shutil.rmtree(trained / ".dvc")
+
+
+def test_a_missing_damsm_is_named_before_any_loading(trained, tmp_path):
+    params = yaml.safe_load((trained / "params.yaml").read_text())
+    params["damsm"]["out_dir"] = str(tmp_path)  # no damsm/ there
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.run([sys.executable, "-m", "t2igan.cli", "--params", str(tmp_path / "params.yaml"), "sample",
+                           "--variant", "attngan", "--text", "red", "-o", str(tmp_path / "x.png")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'damsm' / 'text_encoder.pt'}: missing" in proc.stderr and "pretrain_damsm" in proc.stderr

@@ -210,3 +210,75 @@ def test_prepare_cub_offline_names_both_ways_out(tmp_path):
         prepare_cub(sources, tmp_path / "raw", tmp_path / "out", progress=False)
     assert "CUB_200_2011.tgz" in str(err.value) and "by hand" in str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_allclasses_is_not_required(served, tmp_path):
+    """The reader uses trainvalclasses.txt and testclasses.txt only; allclasses.txt is kept if present."""
+    folder, base = served
+    sources = sources_for(folder, base, reed_files=fake_reed_files(drop="allclasses.txt"))
+    out = prepare_cub(sources, tmp_path / "raw", tmp_path / "out", progress=False)
+    assert tree(out) == [p for p in EXPECTED if p != "allclasses.txt"]
+
+
+def test_a_broken_unpinned_archive_says_to_delete_it_and_its_record(served, tmp_path):
+    """An HTML-free but truncated captions archive with no pinned md5: extraction fails, and the
+    message says that the saved file (and its recorded md5) must go for a new download."""
+    folder, base = served
+    sources = sources_for(folder, base)
+    reed = folder / "cvpr2016_cub.tar.gz"
+    reed.write_bytes(reed.read_bytes()[:200])  # truncated on the server
+    unpinned = CubSources(images=sources.images, text=Source(sources.text.url, sources.text.file, None, "gdown"))
+    raw = tmp_path / "raw"
+    with pytest.raises(DataFormatError) as err:
+        prepare_cub(unpinned, raw, tmp_path / "out", progress=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{raw / 'cvpr2016_cub.tar.gz'}: ") and "truncated" in msg
+    assert f"delete it (and {raw / 'cvpr2016_cub.tar.gz.md5'}) to download it again" in msg
+    assert not (tmp_path / "out").exists()
+
+
+def _extract_by_hand(raw: Path) -> dict[str, bytes]:
+    """The fake archives' members written under ``raw`` as a user would extract them; returns them."""
+    files = {**fake_cub_files(), **fake_reed_files()}
+    for name, data in files.items():
+        (raw / name).parent.mkdir(parents=True, exist_ok=True)
+        (raw / name).write_bytes(data)
+    return files
+
+
+def test_a_hand_extracted_tree_in_raw_dir_is_used_offline_and_left_as_it_was(tmp_path):
+    raw = tmp_path / "raw"
+    files = _extract_by_hand(raw)
+    offline = CubSources(images=Source(closed_port_url("a.tgz"), "CUB_200_2011.tgz", "0" * 32),
+                         text=Source(closed_port_url("b.tgz"), "cvpr2016_cub.tar.gz", None, "gdown"))
+    out = prepare_cub(offline, raw, tmp_path / "data" / "birds", progress=False)
+    assert tree(out) == EXPECTED  # junk, .h5 and .t7 files left out
+    assert (out / "CUB_200_2011/attributes/attributes.txt").read_bytes().startswith(b"1 has_bill")
+    assert tree(raw) == sorted(files)  # nothing moved, deleted or added
+    assert all((raw / name).read_bytes() == data for name, data in files.items())
+    assert sorted(p.name for p in out.parent.iterdir()) == ["birds"]
+
+
+def test_dvc_repro_uses_a_tree_extracted_into_data_raw(tmp_path):
+    """Issue 21, item 1: the user's tree is outside every output, so `dvc repro` cannot delete it."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path / "project"
+    for folder in ("stages", "src"):  # the stage's command and its dependencies
+        shutil.copytree(root / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(root / "dvc.yaml", work / "dvc.yaml")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["dataset"] = "cub"
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    files = _extract_by_hand(work / "data" / "raw")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=work, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=work, check=True)
+    run = subprocess.run([sys.executable, "-m", "dvc", "repro", "data"], cwd=work, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert tree(work / "data" / "birds") == EXPECTED
+    assert tree(work / "data" / "raw") == sorted(files)

@@ -33,6 +33,11 @@ class Handler(BaseHTTPRequestHandler):
     server.fail_500: answer 500 this many times (-1: always), then behave
     server.ignore_range: always answer 200 with the whole body
     server.status: answer with this status (e.g. 404) and no body
+    server.too_many: answer 429 (with Retry-After: server.retry_after if set) this many times
+    server.redirect: answer the first request 302 to /moved/<name> (then serve there)
+    server.stall_s: after the headers of the first answer, stall this long before the body
+    server.bad_range: answer a resume with a Content-Range that starts elsewhere, once
+    server.no_length: send no Content-Length
     """
 
     def log_message(self, *args):  # keep pytest output clean
@@ -43,6 +48,20 @@ class Handler(BaseHTTPRequestHandler):
         srv.requests.append({"path": self.path, "range": self.headers.get("Range")})
         if srv.status is not None:
             self.send_error(srv.status)
+            return
+        if srv.too_many:
+            srv.too_many -= 1
+            self.send_response(429)
+            if srv.retry_after is not None:
+                self.send_header("Retry-After", srv.retry_after)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if srv.redirect and not self.path.startswith("/moved/"):
+            self.send_response(302)
+            self.send_header("Location", "/moved/" + self.path.rsplit("/", 1)[-1])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if srv.fail_500:
             srv.fail_500 -= 1 if srv.fail_500 > 0 else 0
@@ -60,13 +79,28 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            shown = start
+            if srv.bad_range:
+                srv.bad_range, shown = False, 0
+            self.send_header("Content-Range", f"bytes {shown}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
         body = data[start:]
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
+        if not srv.no_length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.close_connection = True  # the end of the body is the end of the connection
         self.end_headers()
+        if srv.stall_s:
+            stall, srv.stall_s = srv.stall_s, 0
+            self.wfile.flush()
+            threading.Event().wait(stall)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting, as it should
+                pass
+            return
         if srv.cut_after is not None:
             cut, srv.cut_after = srv.cut_after, None
             self.wfile.write(body[:cut])
@@ -87,6 +121,12 @@ def server():
     srv.fail_500 = 0
     srv.ignore_range = False
     srv.status = None
+    srv.too_many = 0
+    srv.retry_after = None
+    srv.redirect = False
+    srv.stall_s = 0
+    srv.bad_range = False
+    srv.no_length = False
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}/files/archive.tgz"
@@ -98,6 +138,7 @@ def server():
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch):
     monkeypatch.setattr(download, "RETRY_BACKOFF_S", 0.01)
+    monkeypatch.setattr(download, "MAX_RETRY_AFTER_S", 0.5)
 
 
 def closed_port_url() -> str:
@@ -234,6 +275,106 @@ def test_md5sum_chunks(tmp_path):
     f = tmp_path / "f"
     f.write_bytes(PAYLOAD * 3)
     assert md5sum(f) == hashlib.md5(PAYLOAD * 3).hexdigest()
+
+
+def test_follows_a_redirect(server, tmp_path):
+    server.redirect = True
+    path = fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert [r["path"] for r in server.requests] == ["/files/archive.tgz", "/moved/archive.tgz"]
+
+
+def test_a_stalled_answer_times_out_and_is_retried(server, tmp_path):
+    server.stall_s = 2.0
+    path = fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), tmp_path, timeout=0.3, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert len(server.requests) == 2
+
+
+def test_a_resume_answered_with_the_wrong_range_starts_again(server, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "archive.tgz.part").write_bytes(PAYLOAD[:5000])
+    server.bad_range = True
+    path = fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), raw, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert [r["range"] for r in server.requests] == ["bytes=5000-", None]
+    assert leftovers(raw) == ["archive.tgz"]
+
+
+def test_no_content_length(server, tmp_path):
+    server.no_length = True
+    path = fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize("retry_after", ["0", None])
+def test_429_is_retried_after_what_the_server_asks(server, tmp_path, monkeypatch, retry_after):
+    waits = []
+    monkeypatch.setattr(download.time, "sleep", waits.append)
+    server.too_many, server.retry_after = 2, retry_after
+    path = fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert len(server.requests) == 3
+    # the server's 0 s, else the exponential back-off
+    assert waits == ([0.0, 0.0] if retry_after == "0" else [0.01, 0.02])
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    assert download._retry_after("120") == 120.0
+    assert download._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert download._retry_after("soon") is None and download._retry_after(None) is None
+
+
+def test_giving_up_names_no_part_file_that_is_not_there(server, tmp_path):
+    server.fail_500 = -1
+    with pytest.raises(DownloadError) as err:
+        fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), tmp_path / "raw", retries=1, progress=False)
+    assert ".part" not in str(err.value) and "500" in str(err.value)
+
+
+def test_a_cut_download_that_gives_up_names_its_part_file(server, tmp_path):
+    server.cut_after, raw = 1000, tmp_path / "raw"
+    with pytest.raises(DownloadError, match=r"1000 bytes kept in .*archive\.tgz\.part"):
+        fetch(Source(server.url, "archive.tgz", PAYLOAD_MD5), raw, retries=0, progress=False)
+
+
+HTML = b"\n<!DOCTYPE html>\n<html><head><title>Quota exceeded</title></head><body>Too many users</body></html>\n"
+
+
+def test_an_html_page_is_refused_and_not_saved(server, tmp_path):
+    server.payload = HTML
+    raw = tmp_path / "raw"
+    with pytest.raises(DownloadError, match="HTML page instead of archive.tgz"):
+        fetch(Source(server.url, "archive.tgz", None), raw, progress=False)
+    assert leftovers(raw) == []
+
+
+def test_a_saved_html_page_is_named(tmp_path):
+    (tmp_path / "archive.tgz").write_bytes(HTML)
+    with pytest.raises(DownloadError, match=r"archive\.tgz is an HTML page.*Delete it"):
+        fetch(Source(closed_port_url(), "archive.tgz", None), tmp_path, progress=False)
+
+
+def test_an_unpinned_download_is_checked_against_its_first_md5(server, tmp_path):
+    raw = tmp_path / "raw"
+    fetch(Source(server.url, "archive.tgz", None), raw, progress=False)
+    assert (raw / "archive.tgz.md5").read_text().strip() == PAYLOAD_MD5
+    assert fetch(Source(closed_port_url(), "archive.tgz", None), raw, progress=False).read_bytes() == PAYLOAD
+    (raw / "archive.tgz").write_bytes(PAYLOAD[:-1])  # damaged later (a disk, a hand)
+    with pytest.raises(DownloadError, match=r"recorded in .*archive\.tgz\.md5 when it was first fetched"):
+        fetch(Source(closed_port_url(), "archive.tgz", None), raw, progress=False)
+    (raw / "archive.tgz").unlink()  # deleted alone: the download is checked against the record
+    server.payload = PAYLOAD + b"changed upstream"
+    with pytest.raises(DownloadError, match=r"expected md5 .* \(recorded in .*at its first download\)"):
+        fetch(Source(server.url, "archive.tgz", None), raw, progress=False)
+    assert leftovers(raw) == ["archive.tgz.md5"]
+
+
+def test_a_hand_placed_unpinned_file_is_recorded_at_first_use(tmp_path):
+    (tmp_path / "archive.tgz").write_bytes(PAYLOAD)
+    fetch(Source(closed_port_url(), "archive.tgz", None), tmp_path, progress=False)
+    assert (tmp_path / "archive.tgz.md5").read_text().strip() == PAYLOAD_MD5
 
 
 # --------------------------------------------------------------------------- gdown

@@ -16,17 +16,26 @@ from t2igan.losses import attngan as adv
 from t2igan.train import gan
 
 
+class StubCond:
+    """C(x, s) = x.sum(1..) + s[:, 0]; ``pairs`` as models.attngan.CondLogits'."""
+
+    def __call__(self, f, s):
+        return f.flatten(1).sum(1) + s[:, 0]
+
+    def pairs(self, f, codes):
+        return [self(f[:len(s)], s) for s in codes]
+
+
 class StubD:
     """A discriminator whose logits are given: U(x) = x.sum(1..), C(x, s) = U(x) + s[:, 0]."""
+
+    cond = StubCond()
 
     def __call__(self, x):
         return x
 
     def uncond(self, f):
         return f.flatten(1).sum(1)
-
-    def cond(self, f, s):
-        return f.flatten(1).sum(1) + s[:, 0]
 
 
 def _bce(logit, target):
@@ -281,3 +290,31 @@ def test_bf16_training_on_the_cpu_is_recorded_resumes_exactly_and_changes_the_nu
     assert any(not torch.equal(a["state"][k], c["state"][k]) for k in a["state"])
     with pytest.raises(ConfigError, match="precision"):
         load_params(overrides={"train.precision": "fp16"})
+
+
+def test_ema_warmup_is_tensorflows_rule():
+    assert gan.ema_decay_at(0.999, 0, True) == pytest.approx(0.1)
+    assert gan.ema_decay_at(0.999, 90, True) == pytest.approx(91 / 100)
+    assert gan.ema_decay_at(0.999, 8980, True) < 0.999
+    assert gan.ema_decay_at(0.999, 9000, True) == 0.999
+    assert gan.ema_decay_at(0.999, 0, False) == 0.999
+
+
+def test_the_ema_warmup_counts_updates_across_a_resume(tiny, monkeypatch):
+    """Epoch 2 of a resumed run gets the decays of an uninterrupted run's epoch 2."""
+    prepared, damsm_dir, tmp = tiny
+    decays = []
+    step = gan.Trainer.step
+
+    def recording(self, batch, ema_decay, *args, **kwargs):
+        decays.append(ema_decay)
+        return step(self, batch, ema_decay, *args, **kwargs)
+
+    monkeypatch.setattr(gan.Trainer, "step", recording)
+    s = _settings(ema_warmup=True)
+    gan.train(prepared, damsm_dir, tmp / "run", s, progress=False)
+    per_epoch = len(decays)
+    assert per_epoch >= 2
+    gan.train(prepared, damsm_dir, tmp / "run", dataclasses.replace(s, epochs=2), progress=False)
+    assert decays == [gan.ema_decay_at(0.999, t, True) for t in range(2 * per_epoch)]
+    assert decays[0] == pytest.approx(0.1)

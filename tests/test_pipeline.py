@@ -391,6 +391,16 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
     out = _run(dvc + ["repro", "score@attngan"], clone, clone_env)
     assert "Running stage" not in out, out
 
+    # The README's shortcut: a clone that pulls only what `t2igan sample` reads can sample at once.
+    sampler = tmp_path / "sampler"
+    _run(["git", "clone", "-q", str(work), str(sampler)], tmp_path, env)
+    _run(dvc + ["pull", "models/attngan/generator.pt", "models/damsm/text_encoder.pt",
+                "models/damsm/image_encoder.pt", "data/prepared"], sampler, env)
+    assert not (sampler / "models/dualattngan").exists() and not (sampler / "data/generated").exists()
+    _run([sys.executable, "-m", "t2igan.cli", "sample", "--variant", "attngan", "--text", "a red bird", "-n", "2",
+          "-o", "birds.png"], sampler, dict(env, PYTHONPATH=str(sampler / "src")))
+    assert (sampler / "birds.png").stat().st_size > 0
+
 
 def test_queued_lambda_sweep_runs_two_at_a_time(project):
     """`dvc exp run --queue` of a small `lambda` sweep, then `dvc queue start -j 2`: both experiments

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -118,6 +119,36 @@ def grid_cell(size: int) -> int:
     return size * max(1, 128 // size)
 
 
+def dvc_remotes(root: Path = Path(".")) -> tuple[list[str], str | None]:
+    """The DVC remotes configured for the project at ``root`` (.dvc/config and config.local) and
+    the default one, read as DVC writes them."""
+    import configparser
+
+    names, default = [], None
+    for name in ("config", "config.local"):
+        cfg = configparser.ConfigParser()
+        try:
+            cfg.read(root / ".dvc" / name, encoding="utf-8")
+        except configparser.Error:
+            continue
+        names += [m.group(1) for sec in cfg.sections() if (m := re.fullmatch(r'\'?remote\s+"(.+)"\'?', sec))]
+        default = cfg.get("core", "remote", fallback=default)
+    return sorted(set(names)), default
+
+
+def missing_output_advice(path: Path | str, stage: str) -> str:
+    """How to get a stage's output that is not here: pull it when a DVC remote is configured,
+    else say that there is none and how to add one, or train it."""
+    remotes, default = dvc_remotes()
+    if not remotes:
+        return (f"No DVC remote is configured, so `dvc pull` has nowhere to fetch it from: run "
+                f"`dvc repro {stage}`, or add your lab's remote and pull (`dvc remote add -d storage <url>`, "
+                f"then `dvc pull {path}`)")
+    which = f"the default remote {default!r}" if default in remotes else f"remote {remotes[0]!r} (`-r {remotes[0]}`)"
+    return (f"Fetch it with `dvc pull {path}` (from {which}); if the remote does not have it, "
+            f"`dvc repro {stage}` makes it")
+
+
 def sample(args, p) -> Path:
     import torch
 
@@ -141,10 +172,19 @@ def sample(args, p) -> Path:
     check_output(out)
     ckpt = Path(args.checkpoint) if args.checkpoint else Path(p.train.out_dir) / args.variant / "generator.pt"
     if not ckpt.is_file():
-        raise UsageError(f"{ckpt}: no trained generator; run `dvc repro train@{args.variant}` or `dvc pull`, "
+        if args.checkpoint:
+            raise UsageError(f"{ckpt}: no trained generator there")
+        raise UsageError(f"{ckpt}: no trained generator. {missing_output_advice(ckpt, f'train@{args.variant}')}; "
                          f"or give --checkpoint")
+    damsm_dir = Path(p.damsm.out_dir) / "damsm"
+    encoders = " ".join(str(damsm_dir / f) for f in ("text_encoder.pt", "image_encoder.pt"))
+    for needed, output, stage in ((damsm_dir / "text_encoder.pt", encoders, "pretrain_damsm"),
+                                  (Path(p.preprocess.out_dir) / "vocab.json", p.preprocess.out_dir, "preprocess")):
+        if not needed.is_file():
+            raise UsageError(f"{needed}: missing (the generator reads captions through it). "
+                             f"{missing_output_advice(output, stage)}")
     device = pick_device(args.device, "--device")
-    damsm = gan.FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
+    damsm = gan.FrozenDamsm.load(damsm_dir, device)
     try:
         variant, G, epoch = gan.load_generator(ckpt, damsm, device)
     except (KeyError, RuntimeError, EOFError, ValueError) as exc:

@@ -115,6 +115,7 @@ class TrainConfig:
     workers: int = field(metadata={"min": 0})
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
+    ema_warmup: bool = False
     compile: bool = False
     gpus: int = field(default=1, metadata={"min": 1})
 

@@ -13,7 +13,8 @@ A family owns its networks, optimisers and step:
 - ``build()``: every network in an ``nn.ModuleDict``, initialised (torch's global RNG);
 - ``optimisers(nets)``: a dict of name -> optimiser;
 - ``step(nets, opts, batch, step)``: one update (``step`` counts batches since the start of the
-  run, for critic schedules); returns named scalar loss terms, "total" the one minimised;
+  run, for critic schedules), its forward passes inside ``self.autocast(device)`` and its
+  backward passes outside; returns named scalar loss terms, "total" the one minimised;
 - ``noise(n, rng)``: the latent of ``n`` samples [n, ...] from a numpy generator;
 - ``sample(nets, noise, cond)``: images [n, 3, s, s] in [-1, 1].
 """
@@ -27,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2igan.models.damsm import DIM as SENTENCE_DIM
+from t2igan.train.precision import autocast as lower_precision
 
 N_SPECIES = 200  # CUB's classes; the synthetic set has as many
 
@@ -44,6 +46,7 @@ class BaselineSettings:
     seed: int
     workers: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # train.precision: fp32 | bf16 (autocast around the forward passes)
     options: dict = field(default_factory=dict)
 
     @classmethod
@@ -60,7 +63,7 @@ class BaselineSettings:
         epochs = p.scale.baseline_epochs * options.get("n_critic", 1)
         return cls(name=name, model=entry.model, epochs=epochs, image_size=p.scale.image_size,
                    width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
-                   workers=p.train.workers, device=p.train.device, options=options)
+                   workers=p.train.workers, device=p.train.device, precision=p.train.precision, options=options)
 
 
 @dataclass
@@ -77,10 +80,15 @@ class Baseline:
         """No options of its own."""
 
     condition = "none"
+    channels_last = False  # NHWC weights in bf16: faster for oneDNN's convolutions, slower elsewhere
 
     def __init__(self, settings: BaselineSettings):
         self.s = settings
         self.o = self.Options(**settings.options)
+
+    def autocast(self, device: torch.device):
+        """The context of the family's training forward passes (``train.precision``)."""
+        return lower_precision(device, self.s.precision)
 
     @property
     def cond_dim(self) -> int:

@@ -57,25 +57,30 @@ class DCGAN(Baseline):
 
         return {"G": make(nets["G"].parameters()), "D": make(nets["D"].parameters())}
 
+    channels_last = True
+
     def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
         G, D, o = nets["G"], nets["D"], self.o
         real = batch.images
+        forward = self.autocast(real.device)  # entered once per forward pass
         g_steps = (step + 1) % o.n_critic == 0
-        with torch.set_grad_enabled(g_steps):  # a critic-only step needs no graph back into G
+        with torch.set_grad_enabled(g_steps), forward:  # a critic-only step needs no graph back into G
             fake = G(torch.randn(len(real), o.z_dim, device=real.device))
-        if o.loss == "bce":
-            r, f = D(real), D(fake.detach())
-            d_loss = (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
-                      + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
-            terms = {"d_total": d_loss}
-        else:
-            distance = -wgan.critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
-            d_loss = -distance
-            terms = {"d_wasserstein": distance}
-            if o.loss == "wgan_gp":
-                gp = wgan.gradient_penalty(D, real, fake)
-                d_loss = d_loss + o.gp_lambda * gp
-                terms["d_gp"] = gp
+        with forward:
+            if o.loss == "bce":
+                r, f = D(real), D(fake.detach())
+                d_loss = (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                          + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
+                terms = {"d_total": d_loss}
+            else:
+                distance = -wgan.critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
+                d_loss = -distance
+                terms = {"d_wasserstein": distance}
+        if o.loss == "wgan_gp":
+            gp = wgan.gradient_penalty(D, real, fake, forward=forward)
+            d_loss = d_loss + o.gp_lambda * gp
+            terms["d_gp"] = gp
+        if o.loss != "bce":
             terms["d_total"] = d_loss
         opts["D"].zero_grad(set_to_none=True)
         d_loss.backward()
@@ -84,11 +89,12 @@ class DCGAN(Baseline):
             wgan.clip_weights(D, o.clip)
         if g_steps:
             D.requires_grad_(False)
-            if o.loss == "bce":
-                f = D(fake)
-                g_loss = F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
-            else:
-                g_loss = wgan.generator_loss(D, fake)
+            with forward:
+                if o.loss == "bce":
+                    f = D(fake)
+                    g_loss = F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
+                else:
+                    g_loss = wgan.generator_loss(D, fake)
             opts["G"].zero_grad(set_to_none=True)
             g_loss.backward()
             opts["G"].step()

@@ -65,7 +65,8 @@ class DRAWBaseline(Baseline):
 
     def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
         net = nets["draw"]
-        terms = self.losses(net, (batch.images + 1) / 2, batch.cond)
+        with self.autocast(batch.images.device):  # the canvas, latents and losses stay float32
+            terms = self.losses(net, (batch.images + 1) / 2, batch.cond)
         opts["draw"].zero_grad(set_to_none=True)
         terms["total"].backward()
         if self.o.grad_clip > 0:

@@ -5,6 +5,9 @@ is already there (for example placed by hand on an offline machine) is checked a
 without touching the network.  Otherwise it is downloaded to ``<file>.part`` (resumable
 with HTTP ``Range`` for ``via: http``; through the ``gdown`` package for Google Drive) and
 renamed into place only after its checksum matched, so ``raw_dir/<file>`` is always whole.
+An HTML page (a host's error or sign-in page served with status 200) is refused, not saved.
+Where no md5 is pinned, the md5 of the first download is recorded in ``<file>.md5`` and every
+later run checks the file against it.
 
 :func:`extract` unpacks ``.tgz``/``.tar.gz``/``.tar``/``.zip`` archives into a temporary
 sibling directory and renames it to the destination at the end.  Members with absolute
@@ -14,6 +17,7 @@ paths, ``..`` components, links leading outside, or device files are refused.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
 import http.client
 import logging
@@ -34,13 +38,14 @@ from tqdm import tqdm
 
 from t2igan.config import Source
 from t2igan.errors import DataFormatError, DownloadError
-from t2igan.io import atomic_dir
+from t2igan.io import atomic_dir, write_text
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # 1 MiB: read/write/hash block size
 RETRY_BACKOFF_S = 1.0  # first pause between retries; doubles each time (tests lower it)
 MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 300.0  # the longest HTTP 429 Retry-After honoured (tests lower it)
 USER_AGENT = "t2igan-downloader/1.0 (+urllib)"
 
 __all__ = ["fetch", "extract", "md5sum", "RETRY_BACKOFF_S"]
@@ -81,6 +86,37 @@ def _check_md5(path: Path, source: Source, *, progress: bool) -> str:
     return actual
 
 
+def _record(final: Path) -> Path:
+    """Where the md5 of an unpinned file's first download is kept."""
+    return final.with_name(final.name + ".md5")
+
+
+def _recorded_md5(final: Path) -> str | None:
+    record = _record(final)
+    return record.read_text(encoding="utf-8").strip().lower() if record.is_file() else None
+
+
+def _looks_like_html(path: Path) -> bool:
+    """An archive starts with binary magic; a page starts with markup."""
+    with open(path, "rb") as fh:
+        head = fh.read(2048)
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<") and any(tag in head for tag in (b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def _html_error(path: Path, source: Source, *, downloaded: bool) -> DownloadError:
+    if downloaded:
+        return DownloadError(
+            f"{source.url} answered with an HTML page instead of {source.file} (an error, quota or sign-in "
+            f"page). Nothing was saved; try again later, or download the archive by hand and place it at "
+            f"{path.with_name(source.file)}"
+        )
+    return DownloadError(
+        f"{path} is an HTML page, not the archive {source.file} (an error page saved by an earlier "
+        f"download?). Delete it to download it again, or replace it with the archive."
+    )
+
+
 # --------------------------------------------------------------------------- fetch
 def fetch(
     source: Source,
@@ -94,12 +130,23 @@ def fetch(
     raw_dir = Path(raw_dir)
     final = raw_dir / source.file
     if final.is_file():
+        if _looks_like_html(final):
+            raise _html_error(final, source, downloaded=False)
         actual = _check_md5(final, source, progress=progress)
         if source.md5 is not None and actual.lower() != source.md5.lower():
             raise DownloadError(
                 f"{final} is already present but its md5 is {actual}, expected {source.md5}. "
                 f"Delete it (to download it again) or replace it with the correct file."
             )
+        recorded = _recorded_md5(final)
+        if source.md5 is None and recorded is not None and actual.lower() != recorded:
+            raise DownloadError(
+                f"{final} has md5 {actual}, but {recorded} was recorded in {_record(final)} when it was "
+                f"first fetched: the file changed. Delete both to download it again, or pin the md5 "
+                f"you trust in params.yaml."
+            )
+        if source.md5 is None and recorded is None:
+            write_text(_record(final), actual + "\n")  # a hand-placed file: checked from now on
         log.info("using %s (already present)", final)
         return final
 
@@ -112,15 +159,24 @@ def fetch(
     else:  # config validation prevents this
         raise DownloadError(f"{source.file}: unknown download method {source.via!r}")
 
+    if _looks_like_html(part):
+        part.unlink()
+        raise _html_error(final, source, downloaded=True)
     actual = _check_md5(part, source, progress=progress)
-    if source.md5 is not None and actual.lower() != source.md5.lower():
+    recorded = _recorded_md5(final)
+    expected = source.md5.lower() if source.md5 is not None else recorded
+    if expected is not None and actual.lower() != expected:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
+        pinned = "" if source.md5 is not None else f" (recorded in {_record(final)} at its first download)"
         raise DownloadError(
             f"checksum mismatch for {source.file} downloaded from {source.url}: "
-            f"expected md5 {source.md5}, got {actual}. The partial download was deleted; "
-            f"if the file changed upstream, download it by hand, check it, and place it at {final}."
+            f"expected md5 {expected}{pinned}, got {actual}. The partial download was deleted; "
+            f"if the file changed upstream, download it by hand, check it, and place it at {final}"
+            + ("." if source.md5 is not None else f", deleting {_record(final)}.")
         )
+    if expected is None:
+        write_text(_record(final), actual + "\n")
     os.replace(part, final)
     return final
 
@@ -132,8 +188,26 @@ def _fail(source: Source, final: Path, why: str) -> DownloadError:
     )
 
 
-def _sleep_before_retry(attempt: int) -> None:
-    time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S))
+def _sleep_before_retry(attempt: int, wait: float | None = None) -> None:
+    """Back off exponentially, or wait what the server asked (429 Retry-After, capped)."""
+    if wait is not None:
+        time.sleep(min(wait, MAX_RETRY_AFTER_S))
+    else:
+        time.sleep(min(RETRY_BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class _Incomplete(Exception):
@@ -152,6 +226,7 @@ def _download_http(source: Source, part: Path, final: Path, *, retries: int, tim
     attempt = 0  # failed attempts so far
     restarts = 0
     while True:
+        wait = None  # what the server asked us to wait (429), else exponential back-off
         try:
             _http_attempt(source, part, timeout=timeout, progress=progress)
             return
@@ -165,7 +240,9 @@ def _download_http(source: Source, part: Path, final: Path, *, retries: int, tim
             continue
         except urllib.error.HTTPError as exc:
             exc.close()
-            if exc.code < 500:
+            if exc.code == 429:  # rate limited: come back when the server says
+                wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            elif exc.code < 500:
                 raise _fail(source, final, f"HTTP {exc.code} {exc.reason}") from None
             why = f"HTTP {exc.code} {exc.reason}"
         except urllib.error.URLError as exc:
@@ -181,14 +258,10 @@ def _download_http(source: Source, part: Path, final: Path, *, retries: int, tim
         attempt += 1
         if attempt > retries:
             have = part.stat().st_size if part.exists() else 0
-            raise _fail(
-                source,
-                final,
-                f"{why}; gave up after {retries} retr{'y' if retries == 1 else 'ies'} "
-                f"({have} bytes kept in {part} for resuming)",
-            )
+            kept = f"; {have} bytes kept in {part} for resuming" if have else ""
+            raise _fail(source, final, f"{why}; gave up after {retries} retr{'y' if retries == 1 else 'ies'}{kept}")
         log.warning("%s: %s; retry %d/%d", source.file, why, attempt, retries)
-        _sleep_before_retry(attempt)
+        _sleep_before_retry(attempt, wait)
 
 
 def _http_attempt(source: Source, part: Path, *, timeout: float, progress: bool) -> None:

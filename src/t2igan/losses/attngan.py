@@ -28,28 +28,35 @@ def discriminator_loss(D, real: torch.Tensor, fake: torch.Tensor, sentence: torc
     """[BCE(U(real),1) + BCE(C(real,s),1)] / 2 + [BCE(U(fake),0) + BCE(C(fake,s),0) + BCE(C(real, s'),0)] / 3,
     with BCE(R(real,r),1) and BCE(R(fake,r),0) in the two groups when ``reference`` is given."""
     real_f, fake_f = D(real), D(fake)
-    real_terms = [_bce(D.uncond(real_f), 1.0), _bce(D.cond(real_f, sentence), 1.0)]
+    nxt = _next_sentences(sentence)
+    matched, mismatched = D.cond.pairs(real_f, [sentence, nxt])  # one features' share of the joint conv
+    real_terms = [_bce(D.uncond(real_f), 1.0), _bce(matched, 1.0)]
     fake_terms = [_bce(D.uncond(fake_f), 0.0), _bce(D.cond(fake_f, sentence), 0.0),
-                  _mismatched(D, real_f, sentence)]
+                  _mismatched(mismatched, len(sentence))]
     if reference is not None:
         real_terms.append(_bce(D.ref(real_f, reference), 1.0))
         fake_terms.append(_bce(D.ref(fake_f, reference), 0.0))
     return sum(real_terms) / len(real_terms) + sum(fake_terms) / len(fake_terms)
 
 
-def _mismatched(D, real_f: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+def _next_sentences(sentence: torch.Tensor) -> torch.Tensor:
+    """s_{k+1} for each real image k of this rank that has a next item in the global batch: the
+    rank's own next sentences, then the next rank's first (B - 1 of them on the last rank)."""
+    world = distributed.current()
+    if world.size == 1:
+        return sentence[1:]
+    start = world.rank * len(sentence) + 1
+    return distributed.gather(sentence)[start:start + len(sentence)]
+
+
+def _mismatched(logits: torch.Tensor, b: int) -> torch.Tensor:
     """BCE(C(real_k, s_{k+1}), 0), the mean over the global batch's B - 1 pairs.  A rank returns
     its share scaled so that the mean over ranks (gradient averaging) is that global mean."""
     world = distributed.current()
     if world.size == 1:
-        return _bce(D.cond(real_f[:-1], sentence[1:]), 0.0)
-    b = len(sentence)
-    start = world.rank * b + 1
-    nxt = distributed.gather(sentence)[start:start + b]  # b sentences; b - 1 on the last rank
-    logits = D.cond(real_f[:len(nxt)], nxt)
+        return _bce(logits, 0.0)
     total = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="sum")
-    per_pair = logits.numel() // len(nxt)
-    return total * world.size / ((world.size * b - 1) * per_pair)
+    return total * world.size / (world.size * b - 1)
 
 
 def generator_adversarial(D, fake: torch.Tensor, sentence: torch.Tensor,

@@ -307,8 +307,24 @@ class UncondLogits(nn.Module):
         return self.out(features).view(-1)
 
 
+def _taps_inside(n: int, like: torch.Tensor) -> torch.Tensor:
+    """[n, 3]: 1 where a 3-tap (padding 1) filter's tap k at output position i reads input i + k - 1
+    inside 0..n-1, else 0."""
+    pos = torch.arange(n, device=like.device)[:, None] + torch.arange(-1, 2, device=like.device)
+    return ((pos >= 0) & (pos < n)).to(like.dtype)
+
+
 class CondLogits(nn.Module):
-    """Features + sentence code tiled 4 x 4 -> 3x3 joint conv -> 4x4 stride-4 conv -> one logit."""
+    """Features + sentence code tiled 4 x 4 -> 3x3 joint conv -> 4x4 stride-4 conv -> one logit.
+
+    The joint conv reads [features; tiled code].  The code is the same at every position, so its
+    share of the conv at an output position is the sum of W_code[:, :, tap] @ code over the taps
+    that land inside the map (the others read zero padding): one product per tap and image
+    instead of one per tap and position.  The features' share, conv(features, W_features), does
+    not depend on the code, so ``pairs`` computes it once for several codes (AttnGAN's matched and
+    mismatched pairs read the same real features).  The same sums as the concatenated conv, added
+    in another order.
+    """
 
     def __init__(self, df_dim: int, embed_dim: int = 256):
         super().__init__()
@@ -316,8 +332,25 @@ class CondLogits(nn.Module):
         self.out = nn.Conv2d(8 * df_dim, 1, 4, 4)
 
     def forward(self, features: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
-        tiled = sentence[:, :, None, None].expand(-1, -1, *features.shape[2:])
-        return self.out(self.joint(torch.cat([features, tiled], dim=1))).view(-1)
+        return self.pairs(features, [sentence])[0]
+
+    def pairs(self, features: torch.Tensor, codes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """For each code batch [m, E] of ``codes``, the logits [m] of ``features[:m]`` with it.
+
+        The joint conv's weight is read once (under spectral normalisation: one power iteration)."""
+        conv, norm, act = self.joint
+        c = features.shape[1]
+        # split once (a slice per use would build a full-size gradient in the backward pass each time)
+        w_image, w_code = conv.weight.split([c, conv.in_channels - c], dim=1)
+        image = F.conv2d(features, w_image, padding=1)                          # [B, O, H, W]
+        w_code = w_code.permute(0, 2, 3, 1).flatten(0, 2)  # [O * 3 * 3, E]: a view of NHWC weights (bf16)
+        inside_h, inside_w = (_taps_inside(n, image) for n in features.shape[2:])
+        out = []
+        for code in codes:
+            per_tap = F.linear(code, w_code).view(len(code), -1, 3, 3)          # [m, O, 3, 3]
+            coded = torch.einsum("bokl,ik,jl->boij", per_tap, inside_h, inside_w)
+            out.append(self.out(act(norm(image[:len(code)] + coded))).view(-1))
+        return out
 
 
 class Discriminator(nn.Module):

@@ -123,7 +123,7 @@ class DRAW(nn.Module):
             else:
                 h_enc, c_enc = self._plain_encoder_step(hoisted, canvas, torch.cat([h_dec, *c_in], dim=1),
                                                         h_enc, c_enc)
-            mu, logvar = self.to_latent(h_enc).chunk(2, dim=1)
+            mu, logvar = self.to_latent(h_enc).float().chunk(2, dim=1)  # float32 under bf16 autocast too
             noise = torch.randn_like(mu) if eps is None else eps[t]
             z = mu + noise * (0.5 * logvar).exp()
             h_dec, c_dec = self.decoder(torch.cat([z, *c_in], dim=1), (h_dec, c_dec))

@@ -98,6 +98,8 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm
     damsm = load_judge(family, damsm_dir, device)
     torch.manual_seed(s.seed)
     nets = family.build().to(device)
+    if family.channels_last and s.precision == "bf16":
+        nets.to(memory_format=torch.channels_last)
     opts = family.optimisers(nets)
     history: list[dict] = []
     state = checkpoint.load(ckpt_path)
