@@ -148,7 +148,48 @@ def test_pr_comment_shows_changed_metrics_and_figures(tmp_path):
 
     assert pr.main(["--base", "HEAD", "-o", "comment.md", "--repo", str(tmp_path)]) == 0
     text = (tmp_path / "comment.md").read_text()
-    assert re.search(r"\| reports/m\.json\s*\| fid\s*\| 50\.0?\s*\| 40\.0?\s*\| -10", text), text
+    assert re.search(r"\| reports/m\.json \| fid \| 50 \| 40 \| -10 \|", text), text
     assert "![reports/changed.png](reports/changed.png)" in text and "reports/new.png" in text
     assert "same.png" not in text
     assert pr.main(["--base", "nosuchrev", "--repo", str(tmp_path)]) == 1
+
+
+def test_pr_comment_of_two_committed_revisions_has_params_and_no_timings(tmp_path):
+    """The comment between two commits: the changed param, the changed result metric and figure;
+    the run time stored beside the metrics is left out, and so is everything unchanged."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from t2igan.report import pr
+
+    def run(*args):
+        subprocess.run(args, cwd=tmp_path, check=True, capture_output=True)
+
+    def commit(message):
+        run("git", "add", "-A")
+        run("git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", message)
+
+    run("git", "init", "-q")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  train:\n    cmd: echo\n    params: [lambda, seed]\n    metrics:\n"
+                                       "      - reports/train.json:\n          cache: false\n")
+    (tmp_path / "params.yaml").write_text("lambda: 5.0\nseed: 0\n")
+    _write(tmp_path / "reports" / "train.json", {"fid": 50.0, "seconds": 300.0, "final": {"images_per_s": 60.0,
+                                                                                         "kl": 0.5}})
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "reports" / "curve.png")
+    commit("base")
+    (tmp_path / "params.yaml").write_text("lambda: 2.0\nseed: 0\n")
+    _write(tmp_path / "reports" / "train.json", {"fid": 45.5, "seconds": 280.0, "final": {"images_per_s": 64.0,
+                                                                                         "kl": 0.5}})
+    Image.new("RGB", (4, 4), "blue").save(tmp_path / "reports" / "curve.png")
+    commit("lambda 2")
+    (tmp_path / "reports" / "curve.png").unlink()  # the working tree must not matter with --head
+
+    assert pr.main(["--base", "HEAD~1", "--head", "HEAD", "-o", "c.md", "--repo", str(tmp_path)]) == 0
+    text = (tmp_path / "c.md").read_text()
+    assert "| params.yaml | lambda | 5 | 2 | -3 |" in text, text
+    assert "| reports/train.json | fid | 50 | 45.5 | -4.5 |" in text, text
+    assert "seconds" not in text and "images_per_s" not in text and "| seed |" not in text and "kl" not in text
+    assert "![reports/curve.png](reports/curve.png)" in text
