@@ -401,6 +401,11 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
           "-o", "birds.png"], sampler, dict(env, PYTHONPATH=str(sampler / "src")))
     assert (sampler / "birds.png").stat().st_size > 0
 
+    # The generator as a registered DVC artifact (a GTO tag on the commit), fetched by name.
+    _run(["git", "tag", "-a", "attngan-generator@v0.1.0", "-m", "attngan, tiny"], work, env)
+    _run(dvc + ["artifacts", "get", str(work), "attngan-generator", "-o", str(tmp_path / "fetched.pt")], tmp_path, env)
+    assert (tmp_path / "fetched.pt").read_bytes() == (work / "models/attngan/generator.pt").read_bytes()
+
 
 def test_queued_lambda_sweep_runs_two_at_a_time(project):
     """`dvc exp run --queue` of a small `lambda` sweep, then `dvc queue start -j 2`: both experiments
