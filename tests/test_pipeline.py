@@ -407,6 +407,7 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
     assert (tmp_path / "fetched.pt").read_bytes() == (work / "models/attngan/generator.pt").read_bytes()
 
 
+@pytest.mark.slow
 def test_queued_lambda_sweep_runs_two_at_a_time(project):
     """`dvc exp run --queue` of a small `lambda` sweep, then `dvc queue start -j 2`: both experiments
     finish and carry their own params and training metrics."""
@@ -439,6 +440,7 @@ def test_queued_lambda_sweep_runs_two_at_a_time(project):
     assert found == {"lam1": (1.0, 2), "lam10": (10.0, 2)}, found
 
 
+@pytest.mark.slow
 def test_train_stage_on_two_processes(project):
     """`train.gpus: 2`: the stage's command becomes a 2-process torchrun (gloo here), training what
     one process trains, up to floating-point summation order."""
