@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from t2igan.config import CubSources
-from t2igan.data.download import extract, fetch
+from t2igan.data.download import extract, fetch, md5_record
 from t2igan.errors import DataFormatError
 from t2igan.io import atomic_dir
 
@@ -175,15 +175,8 @@ def _arrange_text(tree: Path, archive: Path, dest: Path, keep: bool = False) -> 
     dropped = sum(1 for _ in text_dir.rglob("*")) - len(captions) - len({f.parent for f in captions})
     if dropped:
         log.info("%s: ignored %d entries in text_c10/ that are not <class>/<image>.txt", archive, dropped)
-    if keep:
-        for f in captions:
-            _take(f, dest / "text_c10" / f.parent.name / f.name, keep)
-    else:
-        kept = set(captions) | {f.parent for f in captions}
-        for entry in sorted(text_dir.rglob("*"), reverse=True):  # children before their folders
-            if entry not in kept:
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        _move(text_dir, dest / "text_c10")
+    for f in captions:  # moved out of an archive, or linked from a user's tree
+        _take(f, dest / "text_c10" / f.parent.name / f.name, keep)
     for name, path in lists.items():
         if path is not None:
             _take(path, dest / name, keep)
@@ -196,7 +189,7 @@ def _advice_on_failure(archive: Path):
     try:
         yield
     except DataFormatError as exc:
-        record = archive.with_name(archive.name + ".md5")
+        record = md5_record(archive)
         also = f" (and {record})" if record.exists() else ""
         raise DataFormatError(archive, f"{str(exc).removeprefix(f'{exc.path}: ')}. The archive is kept and "
                                        f"would be used again: delete it{also} to download it again, or "
@@ -210,7 +203,7 @@ def find_extracted(raw_dir: str | os.PathLike) -> bool:
     if not raw_dir.is_dir():
         return False
     found = {"cub": False, "text": False}
-    for folder, dirs, files in _walk(raw_dir):
+    for _, dirs, files in _walk(raw_dir):
         found["cub"] |= "images.txt" in files and "images" in dirs
         found["text"] |= "text_c10" in dirs
         if "images" in dirs:

@@ -48,7 +48,7 @@ MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0  # the longest HTTP 429 Retry-After honoured (tests lower it)
 USER_AGENT = "t2igan-downloader/1.0 (+urllib)"
 
-__all__ = ["fetch", "extract", "md5sum", "RETRY_BACKOFF_S"]
+__all__ = ["fetch", "extract", "md5sum", "md5_record", "RETRY_BACKOFF_S"]
 
 
 # --------------------------------------------------------------------------- checksums
@@ -86,14 +86,20 @@ def _check_md5(path: Path, source: Source, *, progress: bool) -> str:
     return actual
 
 
-def _record(final: Path) -> Path:
+def md5_record(final: Path) -> Path:
     """Where the md5 of an unpinned file's first download is kept."""
     return final.with_name(final.name + ".md5")
 
 
-def _recorded_md5(final: Path) -> str | None:
-    record = _record(final)
-    return record.read_text(encoding="utf-8").strip().lower() if record.is_file() else None
+def _expected_md5(source: Source, final: Path) -> tuple[str | None, Path | None]:
+    """The md5 ``final`` must have: the pinned one, else the one recorded at its first fetch (and
+    that record's path), else None."""
+    if source.md5 is not None:
+        return source.md5.lower(), None
+    record = md5_record(final)
+    if record.is_file():
+        return record.read_text(encoding="utf-8").strip().lower(), record
+    return None, None
 
 
 def _looks_like_html(path: Path) -> bool:
@@ -133,20 +139,16 @@ def fetch(
         if _looks_like_html(final):
             raise _html_error(final, source, downloaded=False)
         actual = _check_md5(final, source, progress=progress)
-        if source.md5 is not None and actual.lower() != source.md5.lower():
+        expected, record = _expected_md5(source, final)
+        if expected is not None and actual.lower() != expected:
+            origin = f" (recorded in {record} when it was first fetched)" if record else ""
             raise DownloadError(
-                f"{final} is already present but its md5 is {actual}, expected {source.md5}. "
-                f"Delete it (to download it again) or replace it with the correct file."
+                f"{final} is already present but its md5 is {actual}, expected {expected}{origin}. "
+                f"Delete it (to download it again) or replace it with the correct file"
+                + ("." if not record else f"; delete {record} too if the new file is the one to trust.")
             )
-        recorded = _recorded_md5(final)
-        if source.md5 is None and recorded is not None and actual.lower() != recorded:
-            raise DownloadError(
-                f"{final} has md5 {actual}, but {recorded} was recorded in {_record(final)} when it was "
-                f"first fetched: the file changed. Delete both to download it again, or pin the md5 "
-                f"you trust in params.yaml."
-            )
-        if source.md5 is None and recorded is None:
-            write_text(_record(final), actual + "\n")  # a hand-placed file: checked from now on
+        if expected is None:
+            write_text(md5_record(final), actual + "\n")  # a hand-placed file: checked from now on
         log.info("using %s (already present)", final)
         return final
 
@@ -163,20 +165,19 @@ def fetch(
         part.unlink()
         raise _html_error(final, source, downloaded=True)
     actual = _check_md5(part, source, progress=progress)
-    recorded = _recorded_md5(final)
-    expected = source.md5.lower() if source.md5 is not None else recorded
+    expected, record = _expected_md5(source, final)
     if expected is not None and actual.lower() != expected:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()
-        pinned = "" if source.md5 is not None else f" (recorded in {_record(final)} at its first download)"
+        origin = f" (recorded in {record} at its first download)" if record else ""
         raise DownloadError(
             f"checksum mismatch for {source.file} downloaded from {source.url}: "
-            f"expected md5 {expected}{pinned}, got {actual}. The partial download was deleted; "
+            f"expected md5 {expected}{origin}, got {actual}. The partial download was deleted; "
             f"if the file changed upstream, download it by hand, check it, and place it at {final}"
-            + ("." if source.md5 is not None else f", deleting {_record(final)}.")
+            + ("." if not record else f", deleting {record}.")
         )
     if expected is None:
-        write_text(_record(final), actual + "\n")
+        write_text(md5_record(final), actual + "\n")
     os.replace(part, final)
     return final
 

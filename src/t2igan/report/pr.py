@@ -60,7 +60,8 @@ def _table(diff: dict, base: str, head: str, what: str, *, skip=lambda key: Fals
     if not rows:
         return ""
     out = [f"| Path | {what} | {base} | {head} | Change |", "| --- | --- | ---: | ---: | ---: |"]
-    out += [f"| {path} | {key} | {_cell(old)} | {_cell(new)} | {_cell(change)} |" for path, key, old, new, change in rows]
+    out += [f"| {path} | {key} | {_cell(old)} | {_cell(new)} | {_cell(change)} |"
+            for path, key, old, new, change in rows]
     return "\n".join(out)
 
 
