@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from t2igan import allocator
 from t2igan.config import load_params
 from t2igan.data.dataset import TextImageDataset, collate
 from t2igan.data.preprocess import Prepared
@@ -69,6 +70,7 @@ def against_original(p, damsm, device, vocab: int, steps: int, warmup: int) -> l
             row.update({f"images_per_s{key}": r["train_images_per_s"],
                         f"ratio{key}": round(r["train_images_per_s"] / original, 2)})
         out.append({**row, "device": _device_name(device), "threads": torch.get_num_threads(),
+                    "glibc_malloc_tuned": allocator.tune(),
                     "torch": torch.__version__})
     return out
 
@@ -235,6 +237,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     device = pick_device(args.device)
+    tuned = allocator.tune()  # as every stage does (t2igan.stage.run)
+    print(f"glibc malloc tuned: {tuned}", file=sys.stderr)
     if args.against_original:
         p = load_params(args.params, {"scale": "paper"})
         ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=2, image_size=256, max_words=p.preprocess.max_words,
@@ -275,7 +279,7 @@ def main(argv=None) -> None:
                    "generate_images_per_s": bench_generation(s, damsm, device, vocab, max(2, args.steps // 2),
                                                                              args.gen_batch_size),
                    "data_images_per_s": bench_data(p, s, max(5, args.steps)),
-                   "torch": torch.__version__}
+                   "torch": torch.__version__, "glibc_malloc_tuned": allocator.tune()}
             if args.precision_steps:
                 row.update(precision_check(s, damsm, device, vocab, args.precision_steps))
                 print(f"  bf16 vs fp32 over {args.precision_steps} steps, largest relative difference: "

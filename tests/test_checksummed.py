@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2igan.train import checksummed, gan
+from t2igan.train import checkpoint, checksummed, gan
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -102,5 +102,72 @@ def test_gan_training_resumes_from_the_previous_checkpoint_and_ends_identical(ti
     out = capsys.readouterr()
     assert "checksum does not match" in out.err and "resuming after epoch 1" in out.out
     gan.train(prepared, damsm_dir, tmp / "straight", three, progress=False)
-    a, b = (torch.load(tmp / d / "generator.pt", weights_only=False)["state"] for d in ("straight", "hurt"))
+    a, b = (checkpoint.load(tmp / d / "generator.pt")["state"] for d in ("straight", "hurt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", ["text_encoder.pt", "image_encoder.pt"])
+def test_a_damaged_damsm_encoder_is_named_not_a_torch_traceback(tiny, name):
+    """Every model file is checksummed (issue 21): a truncated encoder is an error naming it."""
+    from t2igan.train import damsm
+
+    _, damsm_dir, _ = tiny
+    damsm.load_encoders(damsm_dir)  # whole: loads
+    path = damsm_dir / name
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) - 1000])
+    with pytest.raises(checksummed.CheckpointError, match=rf"{path}: damaged: its checksum does not match"):
+        damsm.load_encoders(damsm_dir)
+
+
+def test_final_model_files_are_checksummed_and_keep_no_previous(tmp_path):
+    path = tmp_path / "evaluator.pt"
+    checkpoint.save(path, {"w": torch.arange(10.0)})
+    checkpoint.save(path, {"w": torch.arange(10.0) * 3})
+    assert os.listdir(tmp_path) == ["evaluator.pt"] and path.read_bytes().startswith(checksummed.MAGIC)
+    assert torch.equal(checkpoint.load(path)["w"], torch.arange(10.0) * 3)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(checksummed.CheckpointError, match="damaged"):
+        checkpoint.load(path)
+    assert checkpoint.load(tmp_path / "none.pt") is None
+
+
+def test_a_damaged_damsm_checkpoint_resumes_from_the_previous(tiny, capsys):
+    """The DAMSM's resumable checkpoint keeps the one before, like the GAN's."""
+    from t2igan.train import damsm
+
+    prepared, _, tmp = tiny
+    s = damsm.DamsmSettings(backbone="cnn", epochs=2, batch_size=4, image_size=32, max_words=18, seed=0,
+                            cnn_width=4, cnn_input=32)
+    damsm.train(prepared, tmp / "d", s, progress=False)
+    ckpt = tmp / "d" / "checkpoint.pt"
+    assert checksummed.previous(ckpt).is_file()
+    data = bytearray(ckpt.read_bytes())
+    data[-2000] ^= 0x01
+    ckpt.write_bytes(bytes(data))
+    capsys.readouterr()
+    damsm.train(prepared, tmp / "d", dataclasses.replace(s, epochs=3), progress=False)
+    out = capsys.readouterr()
+    assert "checksum does not match" in out.err and "resuming after epoch 1" in out.out
+
+
+class _Payload:
+    """Unpickling this runs code: what a hostile `--checkpoint` file would hold."""
+
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_file_holding_python_objects_is_refused_without_running_them(tmp_path, monkeypatch, legacy):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "generator.pt"
+    if legacy:  # a bare torch.save, as files were written before checksums
+        torch.save({"state": {}, "x": _Payload()}, path)
+    else:
+        checkpoint.save(path, {"state": {}, "x": _Payload()})
+    with pytest.raises(checksummed.CheckpointError, match=rf"{path}: it holds Python objects .* refused"):
+        checkpoint.load(path)
+    assert not (tmp_path / "pwned.txt").exists()

@@ -150,6 +150,16 @@ def test_a_training_checkpoint_is_not_taken_for_a_generator(trained):
     assert code == 1 and "checkpoint.pt: " in stderr and "Traceback" not in stderr
 
 
+def test_a_truncated_generator_is_reported_as_damaged(trained, tmp_path):
+    good = (trained / "models" / "attngan" / "generator.pt").read_bytes()
+    cut = tmp_path / "generator.pt"
+    cut.write_bytes(good[:len(good) // 2])
+    code, _, stderr = _sample(trained, "--variant", "attngan", "--text", "red bird", "--checkpoint", str(cut))
+    assert code == 1 and "Traceback" not in stderr
+    assert f"{cut}: damaged: its checksum does not match" in stderr
+    assert "not a generator written by training" not in stderr
+
+
 def test_ragan_takes_a_reference_patch_and_rejects_wrong_ones(trained):
     rng = np.random.default_rng(0)
     good = trained / "patch.png"

@@ -13,7 +13,7 @@ from t2igan.data.refs import crop_refs
 from t2igan.errors import ConfigError
 from t2igan.generate import encode_rows, generate, sample_rows, write_set
 from t2igan.losses import attngan as adv
-from t2igan.train import gan
+from t2igan.train import checkpoint, gan
 
 
 class StubCond:
@@ -218,8 +218,8 @@ def test_dualattngan_trains_resumes_exactly_and_generates(tiny, capsys):
     capsys.readouterr()
     gan.train(prepared, damsm_dir, tmp / "resumed", s, progress=False)  # raising the epochs resumes
     assert "resuming after epoch 1" in capsys.readouterr().out
-    a = torch.load(tmp / "straight" / "generator.pt", weights_only=False)["state"]
-    b = torch.load(tmp / "resumed" / "generator.pt", weights_only=False)["state"]
+    a = checkpoint.load(tmp / "straight" / "generator.pt")["state"]
+    b = checkpoint.load(tmp / "resumed" / "generator.pt")["state"]
     assert a.keys() == b.keys() and any("parametrizations" in k for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
     damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
@@ -245,8 +245,8 @@ def test_ragan_v1_trains_with_references_resumes_exactly_and_generates(tiny, cub
     capsys.readouterr()
     gan.train(prepared, damsm_dir, tmp / "resumed", s, refs_dir=tmp / "refs", progress=False)
     assert "resuming after epoch 1" in capsys.readouterr().out
-    a = torch.load(tmp / "straight" / "generator.pt", weights_only=False)["state"]
-    b = torch.load(tmp / "resumed" / "generator.pt", weights_only=False)["state"]
+    a = checkpoint.load(tmp / "straight" / "generator.pt")["state"]
+    b = checkpoint.load(tmp / "resumed" / "generator.pt")["state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     damsm = gan.FrozenDamsm.load(damsm_dir, torch.device("cpu"))
     variant, G, _ = gan.load_generator(tmp / "straight" / "generator.pt", damsm, torch.device("cpu"))
@@ -284,7 +284,7 @@ def test_bf16_training_on_the_cpu_is_recorded_resumes_exactly_and_changes_the_nu
     gan.train(prepared, damsm_dir, tmp / "resumed", s, progress=False)
     assert "resuming after epoch 1" in capsys.readouterr().out
     gan.train(prepared, damsm_dir, tmp / "fp32", dataclasses.replace(s, precision="fp32"), progress=False)
-    a, b, c = (torch.load(tmp / d / "generator.pt", weights_only=False) for d in ("straight", "resumed", "fp32"))
+    a, b, c = (checkpoint.load(tmp / d / "generator.pt") for d in ("straight", "resumed", "fp32"))
     assert a["settings"]["precision"] == "bf16" and c["settings"]["precision"] == "fp32"
     assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
     assert any(not torch.equal(a["state"][k], c["state"][k]) for k in a["state"])

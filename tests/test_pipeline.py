@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from t2igan.train import checksummed
+from t2igan.train import checkpoint, checksummed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,10 +57,10 @@ def test_repro_crop_refs_then_nothing_to_do(project):
     refs = np.load(work / "data/refs/refs.npz")
     assert refs["assignment_same"].shape == refs["assignment_any"].shape == (4000,)
     lock = yaml.safe_load((work / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"data", "preprocess", "crop_refs"}
+    assert set(lock["stages"]) == {"validate_params", "data", "preprocess", "crop_refs"}
     assert lock["stages"]["data"]["params"]["params.yaml"]["tiny.synthetic_images"] == 400
     out = _run(dvc + ["repro", "crop_refs"], work, env)
-    for stage in ("data", "preprocess", "crop_refs"):
+    for stage in ("validate_params", "data", "preprocess", "crop_refs"):
         assert f"Stage '{stage}' didn't change, skipping" in out
     assert "Running stage" not in out
 
@@ -84,19 +84,31 @@ _DELETE = object()
     ("train.lr_d", -0.001, "train.lr_d: -0.001 is below the minimum 0.0"),
     ("tiny.damsm_epochs", _DELETE, "tiny.damsm_epochs"),
     ("lambda", "five", "lambda: expected a number, got 'five'"),
+    ("lambda", float("nan"), "lambda: nan is not a finite number"),
+    ("train.lr_g", float("inf"), "train.lr_g: inf is not a finite number"),
+    ("tiny.gan_batch_size", 0, "tiny.gan_batch_size: 0 is below the minimum 2"),
 ])
 def test_bad_params_stop_the_stage_naming_the_key(project, dotted, value, needle):
-    """Bad params make `dvc repro` fail before any work, naming the key; nothing is written."""
+    """Bad params make `dvc repro` fail at validate_params, naming the key, before any other stage
+    runs: the outputs of earlier runs (the data stages' here) are left as they were."""
     work, env, dvc = project
+    _run(dvc + ["repro", "preprocess"], work, env)
+    before = {p: p.stat().st_mtime_ns for p in (work / "data").rglob("*") if p.is_file()}
+    assert any("prepared" in p.parts for p in before)
     original = (work / "params.yaml").read_text()
     params = yaml.safe_load(original)
     _set(params, dotted, value)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         proc = subprocess.run(dvc + ["repro", "pretrain_damsm"], cwd=work, env=env, capture_output=True, text=True)
+        out = proc.stdout + proc.stderr
         assert proc.returncode != 0
-        assert needle in proc.stdout + proc.stderr
-        assert not (work / "models").exists()  # the stage stopped at loading params, before any work
+        assert needle in out
+        assert "Running stage 'validate_params'" in out
+        assert [line for line in out.splitlines() if line.startswith("Running stage")] == \
+            ["Running stage 'validate_params':"]
+        assert not (work / "models").exists()
+        assert {p: p.stat().st_mtime_ns for p in (work / "data").rglob("*") if p.is_file()} == before
     finally:
         (work / "params.yaml").write_text(original)
 
@@ -169,9 +181,7 @@ def _kill_in_epoch_2_and_resume(project, stage: str, model_dir: str, batch_size:
 
 
 def _weights(path):
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=False)["state"]
+    return checkpoint.load(path)["state"]
 
 
 def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
@@ -229,6 +239,8 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     assert len(list((work / "reports/attngan/attention").glob("caption_*.png"))) == 4
     clean = checksummed.load(work / "models/attngan/checkpoint.pt")
     curves = (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text()
+    grids = {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")}
+    assert sorted(grids) == ["epoch_0001.png", "epoch_0002.png"]
 
     kills = _kill_repeatedly_then_finish(project, "train@attngan", "models/attngan", steps_per_epoch=300 // 8)
     assert kills == 4
@@ -237,6 +249,21 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
         _assert_same(clean[key], resumed[key], key)
     assert [h["d_total"] for h in clean["history"]] == [h["d_total"] for h in resumed["history"]]
     assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
+    # the grid of epoch 1 was drawn by a run killed later in epoch 2: it survives the resume (issue 21)
+    assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
+
+    # DVC deletes the outputs of a stage it runs again (here forced; in life, after a failure such as
+    # a bad param): the finished checkpoint gives them back without training
+    generator = (work / "models/attngan/generator.pt").read_bytes()
+    report = (work / "reports/attngan/train.json").read_text()
+    (work / "reports/attngan/samples/epoch_0002.png").unlink()
+    out = _run(dvc + ["repro", "-f", "--single-item", "train@attngan"], work, env)
+    assert "the run it holds is finished (same code, settings and inputs): writing its outputs again" in out
+    assert "epoch 1:" not in out and "epoch 2:" not in out  # no epoch was trained
+    assert (work / "models/attngan/generator.pt").read_bytes() == generator
+    assert (work / "reports/attngan/train.json").read_text() == report
+    assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
+    assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
 
 
 def _kill_repeatedly_then_finish(project, stage: str, model_dir: str, steps_per_epoch: int) -> int:
@@ -308,7 +335,7 @@ def test_ragan_v1_through_train_generate_and_score(project):
     params["variants"]["ragan_v1"]["lambda2"] = 5.0
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     status = json.loads(_run(dvc + ["status", "--json", "score@ragan_v1", "--with-deps"], work, env))
-    assert set(status) == {"train@ragan_v1"}   # the rest follows once its generator changes
+    assert set(status) == {"validate_params", "train@ragan_v1"}  # the rest follows once its generator changes
     assert "variants.ragan_v1" in json.dumps(status["train@ragan_v1"])
 
 
@@ -341,7 +368,7 @@ def test_baselines_through_train_generate_and_score(project):
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(_run(dvc + ["status", "--json", "score_baseline@wgan_gp", "score_baseline@draw_cond",
                                     "--with-deps"], work, env))
-    assert set(status) == {"train_baseline@wgan_gp"}
+    assert set(status) == {"validate_params", "train_baseline@wgan_gp"}  # validate_params: any params edit
 
 
 def test_draw_sweep(project):
@@ -454,6 +481,8 @@ def test_train_stage_on_two_processes(project):
         one = checksummed.load(work / "models/attngan/checkpoint.pt")
         params["train"]["gpus"] = 2
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        # the finished one-process run would be reused (the process count is not a setting): train anew
+        shutil.rmtree(work / "models/attngan")
         out = _run(dvc + ["repro", "train@attngan"], work, env)
         assert "torchrun --standalone --nproc_per_node=2 stages/train.py attngan" in out
         assert "2 processes: weights compared identical after 74 steps so far" in out  # 2 epochs of 37 steps

@@ -187,6 +187,8 @@ def sample(args, p) -> Path:
     damsm = gan.FrozenDamsm.load(damsm_dir, device)
     try:
         variant, G, epoch = gan.load_generator(ckpt, damsm, device)
+    except T2IGANError:  # a damaged file (checksum) or a missing one: its own message names it
+        raise
     except (KeyError, RuntimeError, EOFError, ValueError) as exc:
         raise UsageError(f"{ckpt}: not a generator written by training (generator.pt or snapshots/epoch_*.pt): "
                          f"{exc.__class__.__name__}") from exc
@@ -307,7 +309,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        from t2igan import allocator
         from t2igan.config import load_params
+
+        allocator.tune()
 
         p = load_params(args.params)
         if args.command == "sample":

@@ -11,6 +11,7 @@ for sub-sections.  Range checks live in ``metadata={"min": ..., "max": ...}``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -250,6 +251,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # .nan passes every min/max comparison; .inf breaks the first step
+            raise ConfigError(f"{key}: {value!r} is not a finite number")
         return float(value)
     if origin is list:
         if not isinstance(value, list) or not value:

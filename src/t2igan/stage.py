@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from t2igan import io
+from t2igan import allocator, io
 from t2igan.config import Params, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
@@ -33,6 +33,7 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
     (beside the metrics, never in them): ``benchmarks/stage_times.py`` makes the README's table.
     """
     start, cpu = time.perf_counter(), _cpu_seconds()
+    tuned = allocator.tune()  # large blocks from the heap: no page faults through every step
     try:
         params = load_params(params_path)
         body(params)
@@ -44,7 +45,8 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
         peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         io.write_json(TIMINGS_DIR / f"{label()}.json", {
             "stage": label(), "wall_seconds": round(wall, 1), "cpu_seconds": round(_cpu_seconds() - cpu, 1),
-            "threads": _threads(), "peak_rss_gib": round(peak / 2**20, 2)})
+            "threads": _threads(), "peak_rss_gib": round(peak / 2**20, 2),
+            "glibc_malloc_tuned": tuned})
     print(f"done in {wall:.1f} s", file=sys.stderr)
 
 

@@ -24,17 +24,17 @@ def generator_loss(critic, fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None,
-                     forward=nullcontext()) -> torch.Tensor:
+                     forward=None) -> torch.Tensor:
     """E[(||grad f(x_hat)||_2 - 1)^2] (without lam); ``eps`` [B] given, or drawn from torch's RNG.
 
     The graph is kept (create_graph), so the penalty trains the critic's weights.  ``forward``: the
-    context of the critic's pass (bf16 autocast); the gradient and its norm are taken outside it,
+    context of the critic's pass (bf16 autocast; None: none); the gradient and its norm are taken outside it,
     in x_hat's float32."""
     if eps is None:
         eps = torch.rand(real.shape[0], device=real.device)
     e = eps.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
     x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
-    with forward:
+    with forward if forward is not None else nullcontext():
         score = critic(x_hat).float().sum()
     (grad,) = torch.autograd.grad(score, x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

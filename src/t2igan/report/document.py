@@ -83,14 +83,14 @@ def count_parameters(state: dict, baseline: bool) -> int:
 
 def load_models(reports: Path, models: Path, entries: dict[str, tuple[str, bool]]) -> list[Model]:
     """``entries``: name -> (family, is_baseline), in report order."""
-    import torch
+    from t2igan.train import checkpoint  # torch: only when the models are read
 
     out = []
     for name, (family, is_baseline) in entries.items():
         d = reports / name
         scores, train = read_json(d / "scores.json"), read_json(d / "train.json")
         curves = read_json(d / "score_epochs.json") if (d / "score_epochs.json").is_file() else []
-        state = torch.load(models / name / "generator.pt", map_location="cpu", weights_only=False)["state"]
+        state = checkpoint.load(models / name / "generator.pt")["state"]
         losses = read_losses(d / "live" / "plots" / "metrics")
         parameters = count_parameters(state, is_baseline)
         out.append(Model(name, family, is_baseline, scores, train, curves, losses, parameters))

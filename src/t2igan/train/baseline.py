@@ -11,6 +11,7 @@ There is no EMA here (none of the baselines' papers used one): the trained netwo
 """
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +28,7 @@ from t2igan.baselines.base import species_one_hot
 from t2igan.data import cub
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
-from t2igan.train import checkpoint
+from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.device import pick_device
 from t2igan.train.gan import FrozenDamsm, TrainingError
 
@@ -87,7 +88,13 @@ def _batch(family: Baseline, raw: dict, damsm, device: torch.device) -> RealBatc
     return RealBatch(images, cond)
 
 
-def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm_dir: str | Path | None = None,
+def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, **kwargs) -> list[dict]:
+    """``_train`` with one trainer per folder and none outliving its launcher (``guard``)."""
+    with guard.training(out_dir):
+        return _train(prepared, out_dir, s, **kwargs)
+
+
+def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm_dir: str | Path | None = None,
           samples_dir: str | Path | None = None, live=None, progress: bool = True) -> list[dict]:
     """Train (or resume) baseline ``s`` into ``out_dir`` (checkpoint.pt, then generator.pt);
     returns the per-epoch history (mean of every loss term, seconds, images/s)."""
@@ -102,17 +109,30 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm
         nets.to(memory_format=torch.channels_last)
     opts = family.optimisers(nets)
     history: list[dict] = []
-    state = checkpoint.load(ckpt_path)
-    reason = checkpoint.why_not_resume(state, _settings_state(s), prepared.fingerprint(), s.epochs, FREE_SETTINGS)
+    state = checksummed.load(ckpt_path)
+    # settings carry the code's digest and the data the frozen judge's: a finished run that matches is reused
+    judge = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"] if damsm is not None else []
+    data = checkpoint.inputs_digest(prepared.fingerprint(), judge)
+    reason = checkpoint.why_not_resume(state, _settings_state(s), data, s.epochs, FREE_SETTINGS, finished_ok=True)
     if reason:
         print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
         state = None
+        if samples_dir is not None:  # the grids of an earlier run (they persist between `dvc repro`s)
+            shutil.rmtree(samples_dir, ignore_errors=True)
     if state is not None:
-        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
         nets.load_state_dict(state["nets"])
         for k, opt in opts.items():
             opt.load_state_dict(state["opts"][k])
         history = state["history"]
+        done = len(history)
+        print(f"{ckpt_path}: " + ("the run it holds is finished (same code, settings and inputs): writing its "
+                                  "outputs again without training" if done == s.epochs else
+                                  f"resuming after epoch {done}"), flush=True)
+        # what DVC removed before this run and the checkpoint can give back (earlier grids persist)
+        if samples_dir is not None and not _grid_path(samples_dir, done).exists():
+            _sample_sheet(family, nets, prepared, samples_dir, done, damsm, s)
+        if live is not None:
+            live(history)
 
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
                                seed=s.seed)
@@ -149,14 +169,11 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm
         history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
                         "images_per_s": round(per_epoch * batch_size / seconds, 2),
                         **{k: sums[k] / counts[k] for k in sums}})
-        checkpoint.save(ckpt_path, {"settings": _settings_state(s), "data": prepared.fingerprint(),
+        checksummed.save(ckpt_path, {"settings": _settings_state(s), "data": data,
                                     "history": history, "nets": nets.state_dict(),
                                     "opts": {k: opt.state_dict() for k, opt in opts.items()}})
         if samples_dir is not None:
-            from t2igan.report.grids import sample_sheet  # the report side; not needed for training itself
-
-            sample_sheet(family, nets, prepared, Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", damsm=damsm,
-                         title=f"{s.name}, epoch {epoch + 1}")
+            _sample_sheet(family, nets, prepared, samples_dir, epoch + 1, damsm, s)
         if live is not None:
             live(history)
         if progress:
@@ -165,6 +182,17 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm
             print(f"epoch {h['epoch']}: {losses} | {h['images_per_s']} img/s", flush=True)
     save_model(out_dir / "generator.pt", nets, s, len(history))
     return history
+
+
+def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
+    return Path(samples_dir) / f"epoch_{epoch:04d}.png"
+
+
+def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, samples_dir, epoch: int, damsm,
+                  s: BaselineSettings) -> None:
+    from t2igan.report.grids import sample_sheet  # the report side; not needed for training itself
+
+    sample_sheet(family, nets, prepared, _grid_path(samples_dir, epoch), damsm=damsm, title=f"{s.name}, epoch {epoch}")
 
 
 def save_model(path: Path, nets: nn.ModuleDict, s: BaselineSettings, epoch: int) -> None:

@@ -1,18 +1,21 @@
-"""Training checkpoints that detect their own damage and keep the one before.
+"""Training files that detect their own damage; resumable checkpoints also keep the one before.
 
-A file is ``MAGIC``, the SHA-256 of the payload, then the payload (``torch.save`` bytes).
-Writing renames the current file to ``<name>.prev<suffix>`` just before the new one takes its
-place (``io.atomic_write``), so at every instant there is a whole, verified checkpoint on disk:
-a process killed mid-write leaves the old file and a stray temporary one (removed on the
-next write); killed between the two renames, it leaves only the previous file.
+A file is ``MAGIC``, the SHA-256 of the payload, then the payload (``torch.save`` bytes).  Every
+model file of the project is written so (``save``; ``t2igan.train.checkpoint.save`` for final
+models and snapshots), and reading verifies the checksum, so a truncated or corrupted file (a bad
+copy, a failed `dvc pull`, a dying disk) is named as damaged instead of failing inside torch.
 
-Reading verifies the checksum; a truncated or corrupted file (a bad copy, a failed `dvc pull`,
-a dying disk) is reported and the previous checkpoint is used instead.
+A resumable checkpoint (``save(..., keep_previous=True)``, ``load``) renames the current file to
+``<name>.prev<suffix>`` just before the new one takes its place (``io.atomic_write``), so at
+every instant there is a whole, verified checkpoint on disk: a process killed mid-write leaves
+the old file and a stray temporary one (removed on the next write); killed between the two
+renames, it leaves only the previous file.  A damaged one falls back to the previous.
 """
 from __future__ import annotations
 
 import hashlib
 import io as bytes_io
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,33 +38,59 @@ def previous(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
-def save(path: str | Path, state: dict[str, Any]) -> None:
+def save(path: str | Path, state: dict[str, Any], keep_previous: bool = True) -> None:
+    """Write ``state`` atomically with its checksum; ``keep_previous``: a resumable checkpoint,
+    whose current file becomes ``previous(path)`` (and whose writes the fault injection counts)."""
     buf = bytes_io.BytesIO()
     torch.save(state, buf)
     payload = buf.getbuffer()
     io.remove_stale_temps(path)
-    with io.atomic_write(path, "wb", keep_previous=previous(path)) as fh:
+    with io.atomic_write(path, "wb", keep_previous=previous(path) if keep_previous else None) as fh:
         fh.write(MAGIC + hashlib.sha256(payload).digest())
         half = len(payload) // 2
         fh.write(payload[:half])
-        faults.checkpoint_write(fh)
+        if keep_previous:
+            faults.checkpoint_write(fh)
         fh.write(payload[half:])
 
 
+def _unpickle(payload) -> tuple[dict | None, str | None]:
+    """torch.load with ``weights_only``: tensors and plain values only.  Every file this project
+    writes is that; anything else (a pickled object, which loading would execute) is refused."""
+    try:
+        return torch.load(bytes_io.BytesIO(payload), map_location="cpu", weights_only=True), None
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
+        return None, ("it holds Python objects besides tensors and plain values; refused, because loading it "
+                      f"could run code ({first})")
+    except Exception as exc:  # noqa: BLE001 - any other failure to unpickle means a damaged file
+        return None, f"it cannot be read ({exc.__class__.__name__}: {exc})"
+
+
 def _read(path: Path) -> tuple[dict | None, str | None]:
-    """(state, None) for a good file, (None, why) for a damaged one."""
+    """(state, None) for a good file, (None, why) for a damaged or refused one."""
     data = path.read_bytes()
     if data.startswith(b"PK") and not data.startswith(MAGIC):  # written before checksums: a bare torch.save
-        try:
-            return torch.load(bytes_io.BytesIO(data), map_location="cpu", weights_only=False), None
-        except Exception as exc:  # noqa: BLE001 - any failure to unpickle means a damaged file
-            return None, f"it cannot be read ({exc.__class__.__name__}: {exc})"
+        return _unpickle(data)
     if not data.startswith(MAGIC):
         return None, "it is not a t2igan checkpoint (no header; truncated to nothing, or another file)"
     digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], memoryview(data)[len(MAGIC) + _DIGEST:]
     if len(digest) < _DIGEST or hashlib.sha256(payload).digest() != digest:
         return None, f"its checksum does not match ({len(data)} bytes: truncated or corrupted)"
-    return torch.load(bytes_io.BytesIO(payload), map_location="cpu", weights_only=False), None
+    return _unpickle(payload)
+
+
+def load_verified(path: str | Path) -> dict[str, Any] | None:
+    """The file at ``path`` (no fallback), None when it does not exist; a CheckpointError naming
+    it when it is damaged."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state, why = _read(path)
+    if state is None:
+        raise CheckpointError(f"{path}: damaged: {why}. Restore it (`dvc checkout` / `dvc pull`) or run its stage "
+                              f"again" if "refused" not in why else f"{path}: {why}")
+    return state
 
 
 def load(path: str | Path) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import damsm_loss
 from t2igan.metrics.r_precision import oracle_r_precision, r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
-from t2igan.train import checkpoint
+from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.device import pick_device
 
 LOSS_TERMS = ("w0", "w1", "s0", "s1")
@@ -100,7 +100,13 @@ def _epoch_loss(text, image, batch, s: DamsmSettings) -> dict[str, torch.Tensor]
                       gamma1=s.gamma1, gamma2=s.gamma2, gamma3=s.gamma3)
 
 
-def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: str = "cpu", live=None,
+def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, **kwargs) -> list[dict]:
+    """``_train`` with one trainer per folder and none outliving its launcher (``guard``)."""
+    with guard.training(out_dir):
+        return _train(prepared, out_dir, s, **kwargs)
+
+
+def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: str = "cpu", live=None,
           progress: bool = True) -> list[dict]:
     """Train (or resume) into ``out_dir``; returns the per-epoch history.
 
@@ -117,7 +123,7 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: 
     params = [p for p in list(text.parameters()) + list(image.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
     history: list[dict] = []
-    state = checkpoint.load(ckpt_path)
+    state = checksummed.load(ckpt_path)
     reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs)
     if reason:
         print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
@@ -169,7 +175,7 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: 
         val = evaluate_loss(text, image, val_set, s)
         history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
                         **{f"train_{k}": sums[k] / n for k in LOSS_TERMS}, **{f"val_{k}": v for k, v in val.items()}})
-        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "text": text.state_dict(),
+        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "text": text.state_dict(),
                                     "image": image.state_dict(), "optimizer": opt.state_dict(), "history": history})
         if live is not None:
             live(history)
@@ -250,7 +256,7 @@ def caption_ceiling(prepared: Prepared, *, candidates: int = 100, folds: int = 1
 def export(out_dir: str | Path, s: DamsmSettings, vocab_size: int) -> tuple[TextEncoder, ImageEncoder]:
     """Load the final checkpoint and write the two encoders as separate files for later stages."""
     out_dir = Path(out_dir)
-    state = checkpoint.load(out_dir / "checkpoint.pt")
+    state = checksummed.load(out_dir / "checkpoint.pt")
     text, image = build_encoders(s, vocab_size)
     text.load_state_dict(state["text"])
     image.load_state_dict(state["image"])

@@ -22,7 +22,7 @@ from t2igan.data.dataset import centre_crops, crop, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
-from t2igan.train import checkpoint
+from t2igan.train import checkpoint, checksummed, guard
 
 
 class EvaluatorError(T2IGANError):
@@ -76,12 +76,18 @@ def _loss(model, images, rows, prepared):
 
 
 def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True) -> Evaluator:
+    """``_train`` with one trainer per folder and none outliving its launcher (``guard``)."""
+    with guard.training(out_dir):
+        return _train(prepared, out_dir, s, progress=progress)
+
+
+def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True) -> Evaluator:
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(s.seed)
     model = Evaluator(len(prepared.meta["class_names"]), len(prepared.meta["attribute_names"]), s.width)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-    state = checkpoint.load(ckpt_path)
+    state = checksummed.load(ckpt_path)
     history: list[dict] = []
     reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, ("epochs", "workers"))
     if reason:
@@ -112,7 +118,7 @@ def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, prog
             opt.step()
             total, n = total + loss.item(), n + 1
         history.append({"epoch": epoch + 1, "loss": total / n, "seconds": round(time.perf_counter() - t0, 2)})
-        checkpoint.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
+        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
                                     "model": model.state_dict(), "optimizer": opt.state_dict()})
     checkpoint.save(out_dir / "evaluator.pt", {"state": model.state_dict(), "settings": asdict(s),
                                                "n_classes": model.species.out_features,

@@ -37,7 +37,7 @@ from t2igan.data.refs import References, WithReferences, collate_with_references
 from t2igan.distributed import World
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
-from t2igan.train import checkpoint, checksummed
+from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.damsm import load_encoders
 from t2igan.train.precision import autocast as lower_precision
 from t2igan.variants import REGISTRY, Batch, Variant
@@ -104,8 +104,8 @@ class GanSettings:
             batch_size=sc.gan_batch_size, image_size=sc.image_size,
             branches=sc.branches, gf_dim=sc.gf_dim, df_dim=sc.df_dim, max_words=p.preprocess.max_words,
             seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
-            beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, ema_warmup=t.ema_warmup, gamma1=d.gamma1, gamma2=d.gamma2,
-            gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
+            beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, ema_warmup=t.ema_warmup, gamma1=d.gamma1,
+            gamma2=d.gamma2, gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
             sample_captions=t.sample_captions, workers=t.workers, device=t.device, precision=t.precision,
             compile=t.compile)
 
@@ -292,7 +292,8 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
     """
     world, device = distributed.join(s.device)
     try:
-        return _train(prepared, damsm_dir, Path(out_dir), s, world, device, refs_dir=refs_dir,
+        with guard.training(out_dir, main=world.main):  # one trainer per folder; none outliving its launcher
+            return _train(prepared, damsm_dir, Path(out_dir), s, world, device, refs_dir=refs_dir,
                       samples_dir=samples_dir, live=live, progress=progress and world.main)
     finally:
         distributed.leave(world)
@@ -306,23 +307,49 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
     local_batch = world.local_batch(s.batch_size)
     history: list[dict] = []
     state = checksummed.load(ckpt_path)  # every rank reads it; only rank 0 ever writes it
-    # The code's digest is part of the settings: a run is not resumed after its code changed.
+    # The code's digest is part of the settings, and the frozen inputs' digests part of the data:
+    # a run is resumed (or a finished one reused) only with the same code, settings and inputs.
     settings = {**asdict(s), "code": source.fingerprint()}
-    reason = checkpoint.why_not_resume(state, settings, prepared.fingerprint(), s.epochs, FREE_SETTINGS)
+    inputs = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"]
+    if trainer.variant.needs_reference and refs_dir is not None:
+        inputs += sorted(p for p in Path(refs_dir).iterdir() if p.is_file())
+    data = checkpoint.inputs_digest(prepared.fingerprint(), inputs)
+    reason = checkpoint.why_not_resume(state, settings, data, s.epochs, FREE_SETTINGS, finished_ok=True)
+    kept = snapshot_epochs(s.epochs, s.snapshot_every)
+    if not reason and state is not None:
+        done = len(state["history"])
+        lost = [e for e in kept if e < done and not (out_dir / "snapshots" / f"epoch_{e:04d}.pt").exists()]
+        if lost:  # only the last finished epoch's EMA is in the checkpoint
+            reason = f"the snapshots of epoch(s) {lost} are missing"
     if reason:
         if world.main:
             print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
         state = None
+    references = load_references(trainer.variant, refs_dir, prepared)
     if state is not None:
-        if world.main:
-            print(f"{ckpt_path}: resuming after epoch {len(state['history'])} (written by "
-                  f"{state.get('processes', 1)} process(es); now {world.size})", flush=True)
         trainer.load_state(state)
         history = state["history"]
-    elif world.main:  # snapshots of an earlier run (they persist between `dvc repro`s) are not this run's
+        if world.main:
+            done = len(history)
+            print(f"{ckpt_path}: " + ("the run it holds is finished (same code, settings and inputs): writing its "
+                                      "outputs again without training" if done == s.epochs else
+                                      f"resuming after epoch {done}") +
+                  f" (written by {state.get('processes', 1)} process(es); now {world.size})", flush=True)
+            # what DVC removed before this run and the checkpoint can give back: the last epoch's
+            # snapshot and sample grid (earlier grids persist), and the live metrics
+            if done in kept:
+                path = out_dir / "snapshots" / f"epoch_{done:04d}.pt"
+                if not path.exists():
+                    save_generator(path, trainer.G_ema, s, done)
+            if samples_dir is not None and _is_sample_epoch(done, s) and not _grid_path(samples_dir, done).exists():
+                _sample_grid(trainer, damsm, prepared, s, samples_dir, done, references)
+            if live is not None:
+                live(history)
+    elif world.main:  # snapshots and grids of an earlier run (they persist between `dvc repro`s) are not this run's
         shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
+        if samples_dir is not None:
+            shutil.rmtree(samples_dir, ignore_errors=True)
 
-    references = load_references(trainer.variant, refs_dir, prepared)
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
                                max_words=s.max_words, seed=s.seed)
     collate_fn = collate
@@ -370,17 +397,12 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
             print(f"{world.size} processes: weights compared identical after {checked} steps so far", flush=True)
         if not world.main:
             continue
-        checksummed.save(ckpt_path, {"settings": settings, "data": prepared.fingerprint(), "history": history,
+        checksummed.save(ckpt_path, {"settings": settings, "data": data, "history": history,
                                      "processes": world.size, **trainer.state()})
-        last = epoch + 1 == s.epochs
-        if epoch + 1 in snapshot_epochs(s.epochs, s.snapshot_every):
+        if epoch + 1 in kept:
             save_generator(out_dir / "snapshots" / f"epoch_{epoch + 1:04d}.pt", trainer.G_ema, s, epoch + 1)
-        if samples_dir is not None and ((epoch + 1) % s.sample_every == 0 or last):
-            from t2igan.generate import sample_grid  # the report side; not needed for training itself
-
-            sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s,
-                        Path(samples_dir) / f"epoch_{epoch + 1:04d}.png", title=f"{s.variant}, epoch {epoch + 1}",
-                        references=references)
+        if samples_dir is not None and _is_sample_epoch(epoch + 1, s):
+            _sample_grid(trainer, damsm, prepared, s, samples_dir, epoch + 1, references)
         if live is not None:
             live(history)
         if progress:
@@ -392,6 +414,22 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
         save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
     world.barrier()  # the others wait until the outputs are written
     return history
+
+
+def _is_sample_epoch(epoch: int, s: GanSettings) -> bool:
+    return epoch % s.sample_every == 0 or epoch == s.epochs
+
+
+def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
+    return Path(samples_dir) / f"epoch_{epoch:04d}.png"
+
+
+def _sample_grid(trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: GanSettings, samples_dir, epoch: int,
+                 references) -> None:
+    from t2igan.generate import sample_grid  # the report side; not needed for training itself
+
+    sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s, _grid_path(samples_dir, epoch),
+                title=f"{s.variant}, epoch {epoch}", references=references)
 
 
 def _check_finite(sums: dict[str, torch.Tensor], epoch: int, step: int, ckpt_path: Path) -> None:
