@@ -119,6 +119,31 @@ def test_changed_code_does_not_resume_a_persisted_checkpoint(tiny, monkeypatch, 
     assert "made with other settings; training from scratch" in capsys.readouterr().out
 
 
+def test_a_finished_run_is_written_again_without_training(tiny, capsys):
+    """What DVC deletes before re-running a stage comes back from the finished checkpoint,
+    byte-identical and without an epoch trained; another DAMSM judge means training anew."""
+    prepared, damsm_dir, tmp = tiny
+    lives = []
+    kw = dict(damsm_dir=damsm_dir, samples_dir=tmp / "samples", live=lives.append, progress=False)
+    first = baseline.train(prepared, tmp / "run", _settings("draw_cond", epochs=1), **kw)
+    model = (tmp / "run" / "generator.pt").read_bytes()
+    grid = (tmp / "samples" / "epoch_0001.png").read_bytes()
+    (tmp / "run" / "generator.pt").unlink()
+    (tmp / "samples" / "epoch_0001.png").unlink()
+    capsys.readouterr()
+    again = baseline.train(prepared, tmp / "run", _settings("draw_cond", epochs=1), **kw)
+    assert "the run it holds is finished (same code, settings and inputs)" in capsys.readouterr().out
+    assert again == first and lives[-1] == first
+    assert (tmp / "run" / "generator.pt").read_bytes() == model
+    assert (tmp / "samples" / "epoch_0001.png").read_bytes() == grid
+    encoder = damsm_dir / "text_encoder.pt"
+    state = checkpoint.load(encoder)
+    state["state"] = {k: v + 1 if v.is_floating_point() else v for k, v in state["state"].items()}
+    checkpoint.save(encoder, state)  # a retrained DAMSM: the sentence condition changed
+    baseline.train(prepared, tmp / "run", _settings("draw_cond", epochs=1), **kw)
+    assert "made from other data; training from scratch" in capsys.readouterr().out
+
+
 def test_source_fingerprint_follows_the_code(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     first = source.fingerprint.__wrapped__(tmp_path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,23 @@ def test_a_truncated_generator_is_reported_as_damaged(trained, tmp_path):
     assert code == 1 and "Traceback" not in stderr
     assert f"{cut}: damaged: its checksum does not match" in stderr
     assert "not a generator written by training" not in stderr
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(trained, tmp_path):
+    """`sample --checkpoint some.pkl`: files are loaded weights_only, so nothing in them runs (issue 22)."""
+    import torch
+
+    bad = tmp_path / "some.pkl"
+    torch.save({"state": {}, "settings": _RunsCode(), "epoch": 1}, bad)
+    code, _, stderr = _sample(trained, "--variant", "attngan", "--text", "red bird", "--checkpoint", str(bad))
+    assert code == 1 and "Traceback" not in stderr
+    assert f"{bad}: it holds Python objects besides tensors and plain values; refused" in stderr
+    assert not (trained / "pwned.txt").exists()  # _sample runs in `trained`
 
 
 def test_ragan_takes_a_reference_patch_and_rejects_wrong_ones(trained):

@@ -4,15 +4,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from t2igan.train import checkpoint, checksummed
+from t2igan.train import checkpoint, checksummed, guard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -264,6 +266,39 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     assert (work / "reports/attngan/train.json").read_text() == report
     assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
     assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
+
+
+def test_killing_dvc_stops_its_trainer_and_a_second_trainer_is_refused(project):
+    """kill -9 of `dvc repro` takes its trainer (dvc -> torchrun -> stages/train.py) down within
+    seconds, and while that trainer runs a second one on its folder refuses, naming its pid."""
+    work, env, dvc = project
+    shutil.rmtree(work / "models/attngan", ignore_errors=True)  # from scratch: long enough to be caught
+    lock = work / "models/attngan" / guard.LOCK_NAME
+    run = subprocess.Popen(dvc + ["repro", "train@attngan"], cwd=work, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (lock.is_file() and lock.read_text().startswith("pid")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        holder = int(lock.read_text().split()[1])
+        second = subprocess.run([sys.executable, "stages/train.py", "attngan"], cwd=work, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert f"another trainer is using this folder (pid {holder} on" in second.stderr
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 15
+        while guard._proc(holder) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert guard._proc(holder) is None, "the trainer outlived the dvc that started it"
+        report = work / "reports/attngan/train.json"
+        time.sleep(2)  # nothing of that run is written after its launcher died
+        assert not report.exists() or report.stat().st_mtime < time.time() - 2
+    finally:
+        if run.poll() is None:
+            run.kill()
+    out = _run(dvc + ["repro", "train@attngan"], work, env)  # the next run takes the folder over
+    assert "another trainer" not in out and (work / "models/attngan/generator.pt").is_file()
 
 
 def _kill_repeatedly_then_finish(project, stage: str, model_dir: str, steps_per_epoch: int) -> int:
