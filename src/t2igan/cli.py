@@ -284,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="t2igan", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--params", default="params.yaml", help="the params file whose output paths to use")
+    loud = top.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+    loud.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = top.add_subparsers(dest="command", required=True, metavar="{sample,info}")
 
     s = sub.add_parser("sample", help="draw birds for a sentence with a trained generator",
@@ -309,10 +312,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        from t2igan import allocator
+        from t2igan import allocator, logs
         from t2igan.config import load_params
 
         allocator.tune()
+        logs.configure(1 if args.verbose else -1 if args.quiet else 0)
 
         p = load_params(args.params)
         if args.command == "sample":

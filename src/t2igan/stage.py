@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from t2igan import allocator, io
+from t2igan import allocator, io, logs
 from t2igan.config import Params, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
@@ -35,6 +35,7 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
     start, cpu = time.perf_counter(), _cpu_seconds()
     tuned = allocator.tune()  # large blocks from the heap: no page faults through every step
     try:
+        logs.configure()  # INFO to stderr (downloads say what they do); T2IGAN_LOG_LEVEL to change it
         params = load_params(params_path)
         body(params)
     except T2IGANError as exc:
