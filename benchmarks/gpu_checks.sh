@@ -25,3 +25,6 @@ timeout 200 python3 benchmarks/throughput.py --scales paper --variants attngan -
 timeout 150 python3 benchmarks/throughput.py --scales paper --steps 10 --out $OUT/gpu-throughput-paper-issue17.json
 timeout 200 python3 benchmarks/throughput.py --scales paper --steps 10 --compile \
     --out $OUT/gpu-throughput-paper-compile-issue17.json
+# issue 18: scoring's path at 256 px on the GPU (images/s, peak host RSS and GPU memory); the paper-scale
+# throughput rows above are what `t2igan plan` reads for its measured times and GPU memory
+timeout 240 python3 benchmarks/score_memory.py --images 2933 --device cuda --out $OUT/gpu-score-memory-256.json

@@ -3,12 +3,10 @@
     python stages/generate.py attngan
 
 Writes data/generated/<variant>/final (one image for each of ``captions_per_image`` captions
-of every test image: 10 is every test caption, the papers' protocol) and
-data/generated/<variant>/epoch_NNNN (``snapshot_images`` images from each kept snapshot, for
-metric-vs-epoch curves: one caption per test image, the final set's choice, so at one caption
-per image the last snapshot's set is the final set, copied rather than generated again), and a
-grid of samples with their captions and word-attention maps for a few fixed captions in
-reports/<variant>/.
+of every test image: 10 is every test caption, the papers' protocol), and a grid of samples
+with their captions and word-attention maps for a few fixed captions in reports/<variant>/.
+Before writing, it checks that the disk has room for every set it will write.  The snapshots'
+images are never stored: score@ generates and scores them a batch at a time.
 
 A variant that takes a reference patch (RaGAN) gets each caption's patch of ``crop_refs``, and
 also writes final_black: the same captions and noise with an all-black reference (the thesis's
@@ -16,19 +14,16 @@ ablation: does the output change when the reference carries nothing?), and refer
 maps beside the word-attention ones.
 """
 import dataclasses
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from t2igan import io, stage
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import (
     attention_figure,
-    copy_set,
     encode_rows,
     final_rows,
     generate,
@@ -39,11 +34,6 @@ from t2igan.generate import (
 )
 from t2igan.train import gan
 from t2igan.train.device import pick_device
-
-
-def _same_weights(a, b) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def main(p, name: str):
@@ -60,6 +50,8 @@ def main(p, name: str):
     rows = final_rows(prepared, per_image, p.seed)
     references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
     patches = references.for_rows(rows) if references else None
+    sets = 2 if references else 1  # final, and final_black for a reference variant
+    io.check_free_disk(out.parent, sets * len(rows) * s.image_size ** 2 * 3, f"generate@{name}'s {sets} set(s)")
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
               batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
@@ -70,23 +62,6 @@ def main(p, name: str):
         write_set(out / "final_black", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
                   batch_size=g.batch_size, references=black,
                   meta={"variant": name, "epoch": epoch, "captions_per_image": per_image, "reference": "black"})
-
-    # one caption per test image for the snapshots, the same for every epoch (and the final set's
-    # choice at one caption per image: then the last snapshot's set is the final set, copied)
-    snap_rows = final_rows(prepared, 1, p.seed)[:g.snapshot_images]
-    for old in out.glob("epoch_*"):  # sets of snapshots that no longer exist
-        shutil.rmtree(old)
-    epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
-    snapshots = [model_dir / "snapshots" / f"epoch_{e:04d}.pt" for e in epochs]
-    gan.missing_snapshots(snapshots, epochs, "kept generator", f"dvc repro train@{name}")
-    for path in snapshots:
-        snap_variant, snap_G, snap_epoch = gan.load_generator(path, damsm, device)
-        if np.array_equal(snap_rows, rows) and _same_weights(snap_G, G):  # the final generator, saved once more
-            copy_set(out / "final", out / path.stem, meta={"variant": name, "epoch": snap_epoch})
-            continue
-        write_set(out / path.stem, snap_variant, snap_G, damsm, prepared, snap_rows, max_words=s.max_words,
-                  seed=p.seed, batch_size=g.batch_size, meta={"variant": name, "epoch": snap_epoch},
-                  progress=False, references=references.for_rows(snap_rows) if references else None)
 
     sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png",
                 references=references)
@@ -106,8 +81,7 @@ def main(p, name: str):
                                        reports / "attention" / f"reference_{k}.png")
     io.write_json(reports / "generate.json", {
         "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
-        "snapshots": [path.stem for path in snapshots], "snapshot_images": int(len(snap_rows)),
-        "images_per_s": round(final_rate, 1), "device": str(device), "seconds": stage.elapsed(start),
+        "images_per_s": round(final_rate, 1), "seconds": stage.elapsed(start),
     })
 
 

@@ -55,7 +55,7 @@ def main(p, name: str):
         canvas_figure(family, nets, prepared, damsm, figures / "canvas.png", seed=p.seed, device=device)
     io.write_json(reports / "generate.json", {
         "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
-        "images_per_s": round(rate, 1), "device": str(device), "seconds": stage.elapsed(start),
+        "images_per_s": round(rate, 1), "seconds": stage.elapsed(start),
     })
 
 

@@ -39,6 +39,8 @@ def main(p, name: str):
         "epochs": last["epoch"], "seconds_per_epoch": round(sum(h["seconds"] for h in history) / len(history), 2),
         **{f"final_{k}": round(last[k], 4) for k in names},
         "backbone": s.backbone, "image_size": s.image_size, "encoder_input": s.cnn_input, "seed": s.seed,
+        # weights.random_for_tests: the backbone was random (test only), so is every judgement made with it
+        **({"inception_weights": "RANDOM (test only)"} if s.inception_sha256 else {}),
     })
 
 

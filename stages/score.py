@@ -5,7 +5,11 @@
 reports/<variant>/scores.json: the final set, and two reference rows scored the same way on
 the same captions: `real` (each caption's own real test image: the ceiling) and `untrained`
 (a freshly initialised generator: the floor).  reports/<variant>/score_epochs.json: the
-scores of every snapshot set (one caption per test image), for curves over epochs.
+scores of every kept snapshot on ``score.snapshot_images`` captions (one per test image, the
+final set's choice), for curves over epochs.  The floor and the snapshots are generated here
+and scored a batch at a time, never stored: only their features are kept, so memory does not
+grow with the number of images (the final snapshot, the final generator again at one caption
+per image, reuses the final set's features).
 
 A variant that takes a reference (RaGAN) also gets, per row, `reference_similarity` (RaGAN's
 similarity of each image to its caption's patch, through the evaluator DAMSM's image encoder,
@@ -26,11 +30,13 @@ import torch  # noqa: E402
 
 from t2igan import io, stage  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
-from t2igan.generate import generate  # noqa: E402
+from t2igan.generate import final_rows, generate_batches  # noqa: E402
 from t2igan.score import (  # noqa: E402
     JUDGES,
+    InceptionWeights,
     Reference,
     SetFeatures,
+    batch_size_for,
     mean_abs_difference,
     real_crops,
     reference_positions,
@@ -39,18 +45,25 @@ from t2igan.score import (  # noqa: E402
     set_features,
 )
 from t2igan.train import gan  # noqa: E402
+from t2igan.train.device import pick_device  # noqa: E402
 
 CURVES = ("is", "fid", "kid", "r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
 
 
-def _load_set(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_set(path: Path) -> tuple[io.StoredImages, np.ndarray]:
+    """A generated set's images (read a slice at a time, never whole) and caption rows."""
     if not (path / "images.npy").is_file():
         raise gan.TrainingError(f"{path}: no generated set here; run the generate stage first")
-    return np.load(path / "images.npy", mmap_mode="r"), np.load(path / "caption_rows.npy")
+    return io.StoredImages(path / "images.npy"), np.load(path / "caption_rows.npy")
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def main(p, name: str):
-    device = torch.device("cpu")
+    device = pick_device(p.score.device, "score.device")
     prepared = Prepared(p.preprocess.out_dir)
     models, sets_dir, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
     damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES}
@@ -60,42 +73,57 @@ def main(p, name: str):
                   candidates=p.damsm.r_precision_candidates, folds=p.damsm.r_precision_folds,
                   isc_splits=sc.isc_splits, kid_subset_size=sc.kid_subset_size, kid_subsets=sc.kid_subsets)
 
-    def features(images: np.ndarray) -> SetFeatures:
-        return set_features(images, evaluator_path=evaluator_path, judges=damsms)
-
     images, rows = _load_set(sets_dir / "final")
-    variant, _, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
+    variant, G, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
     references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
-    patches = references.for_rows(rows) if references else None
+    judge = damsms["evaluator_damsm"] if references else None  # the reference similarity's judge
+
+    def features(source, rows_of: np.ndarray) -> SetFeatures:
+        patches = references.for_rows(rows_of) if references else None
+        return set_features(source, evaluator_path=evaluator_path, judges=damsms, device=device, patches=patches,
+                            similarity_judge=judge, inception=InceptionWeights.for_params(p), count=len(rows_of))
+
+    def streamed(v, net, rows_of: np.ndarray):  # a generator's images for rows_of, a batch at a time
+        return generate_batches(v, net.eval(), damsms["damsm"], prepared, rows_of, max_words=p.preprocess.max_words,
+                                seed=p.seed, batch_size=p.generate.batch_size,
+                                references=references.for_rows(rows_of) if references else None)
+
     torch.manual_seed(p.seed)
     untrained, _ = variant.build()
-    floor = generate(variant, untrained.eval(), damsms["damsm"], prepared, rows, max_words=p.preprocess.max_words,
-                     seed=p.seed, batch_size=p.generate.batch_size, references=patches)
-    sets = {"final": images, "untrained": floor}
+    feats = {"final": features(images, rows),
+             "untrained": features(streamed(variant, untrained.to(device), rows), rows)}
     if references:
-        sets["black_reference"] = _load_set(sets_dir / "final_black")[0]
-    feats = {k: features(x) for k, x in sets.items()}
+        black = _load_set(sets_dir / "final_black")[0]
+        feats["black_reference"] = features(black, rows)
     feats["real"] = reference.for_rows(prepared, rows)
     order = ["final", "real", "untrained"] + (["black_reference"] if references else [])
     scores = {k: score_features(feats[k], rows, **common) for k in order}
     if references:
-        judge = damsms["evaluator_damsm"]
-        sets["real"] = real_crops(prepared, p.scale.image_size)[reference_positions(prepared, rows)]
-        for k, x in sets.items():
-            scores[k]["reference_similarity"] = reference_similarity(judge, x, patches)
+        patches = references.for_rows(rows)
+        crops, positions = real_crops(prepared, p.scale.image_size), reference_positions(prepared, rows)
+        step = batch_size_for(p.scale.image_size)
+        real_batches = (crops[positions[i:i + step]] for i in range(0, len(rows), step))
+        for k in order:
+            scores[k]["reference_similarity"] = (float(feats[k].similarity.mean()) if k != "real"
+                                                 else reference_similarity(judge, real_batches, patches))
         shuffled = patches[np.random.default_rng([p.seed, 11]).permutation(len(patches))]
-        scores["final"]["reference_similarity_shuffled"] = reference_similarity(judge, sets["final"], shuffled)
-        scores["final"]["black_reference_change"] = mean_abs_difference(sets["final"], sets["black_reference"])
+        scores["final"]["reference_similarity_shuffled"] = reference_similarity(judge, images, shuffled)
+        scores["final"]["black_reference_change"] = mean_abs_difference(images, black)
 
     curves = []
-    epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.train.snapshot_every)
-    snapshot_sets = [sets_dir / f"epoch_{e:04d}" / "images.npy" for e in epochs]
-    gan.missing_snapshots(snapshot_sets, epochs, "generated snapshot set", f"dvc repro generate@{name}")
-    for epoch, path in zip(epochs, snapshot_sets):
-        snap_images, snap_rows = _load_set(path.parent)
-        same = np.array_equal(snap_rows, rows) and np.array_equal(snap_images, images)  # the final set again
-        s = score_features(feats["final"] if same else features(snap_images), snap_rows, **common)
+    snap_rows = final_rows(prepared, 1, p.seed)[:sc.snapshot_images]
+    epochs = gan.snapshot_epochs(p.scale.gan_epochs, p.scale.snapshot_every)
+    snapshots = [models / name / "snapshots" / f"epoch_{e:04d}.pt" for e in epochs]
+    gan.missing_snapshots(snapshots, epochs, "kept generator", f"dvc repro train@{name}")
+    for path in snapshots:
+        snap_variant, snap_G, epoch = gan.load_generator(path, damsms["damsm"], device)
+        if np.array_equal(snap_rows, rows) and _same_weights(snap_G, G):  # the final generator, saved once more
+            f = feats["final"]
+        else:
+            f = features(streamed(snap_variant, snap_G, snap_rows), snap_rows)
+        s = score_features(f, snap_rows, **common)
         curves.append({"epoch": epoch, **{k: s[k] for k in CURVES}})
+        del snap_G
     io.write_json(reports / "scores.json", scores)
     io.write_json(reports / "score_epochs.json", curves)
     _plot(curves, scores, reports / "score_epochs.png", name)

@@ -14,34 +14,36 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from t2igan import io, stage
 from t2igan.baselines.draw import DRAWBaseline
 from t2igan.data import cub
 from t2igan.data.preprocess import Prepared
-from t2igan.score import JUDGES, Reference, real_crops, score_features, set_features
+from t2igan.score import JUDGES, InceptionWeights, Reference, real_crops, score_features, set_features
 from t2igan.train import baseline, gan
+from t2igan.train.device import pick_device
 
 
 def main(p, name: str):
-    device = torch.device("cpu")
+    device = pick_device(p.score.device, "score.device")
     prepared = Prepared(p.preprocess.out_dir)
     sets_dir, reports = Path(p.generate.out_dir) / name, Path("reports") / name
     family, nets, _ = baseline.load_model(Path(p.train.out_dir) / name / "generator.pt", device)
     damsm = baseline.load_judge(family, Path(p.damsm.out_dir) / "damsm", device)
     if not (sets_dir / "final" / "images.npy").is_file():
         raise gan.TrainingError(f"{sets_dir / 'final'}: no generated set here; run generate_baseline@{name} first")
-    images = np.load(sets_dir / "final" / "images.npy", mmap_mode="r")
+    images = io.StoredImages(sets_dir / "final" / "images.npy")  # read a slice at a time, never whole
     rows = np.load(sets_dir / "final" / "caption_rows.npy")
     reference = Reference.load(p.score.reference_dir)
-    floor = baseline.generate(family, baseline.untrained(family, p.seed, device), prepared, rows, seed=p.seed,
-                              damsm=damsm, batch_size=p.generate.batch_size)
+    # the floor is scored a batch at a time as it is generated, never held whole
+    floor = baseline.generate_batches(family, baseline.untrained(family, p.seed, device), prepared, rows,
+                                      seed=p.seed, damsm=damsm, batch_size=p.generate.batch_size)
     evaluator_path = str(Path(p.evaluator.out_dir) / "evaluator.pt")
     text = family.text_conditional
     # the judges' image codes only for a model that reads captions: the others get "n/a"
     judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES} if text else {}
-    feats = {k: set_features(x, evaluator_path=evaluator_path, judges=judges)
+    feats = {k: set_features(x, evaluator_path=evaluator_path, judges=judges, device=device,
+                             inception=InceptionWeights.for_params(p), count=len(rows))
              for k, x in (("final", images), ("untrained", floor))}
     feats["real"] = reference.for_rows(prepared, rows)
     sc = p.score

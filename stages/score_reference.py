@@ -11,21 +11,22 @@ every test caption (the R-precision pool).  Every score@ / score_baseline@ stage
 import time
 from pathlib import Path
 
-import torch
-
 from t2igan import stage
 from t2igan.data.preprocess import Prepared
-from t2igan.score import JUDGES, Reference
+from t2igan.score import JUDGES, InceptionWeights, Reference
 from t2igan.train import gan
+from t2igan.train.device import pick_device
 
 
 def main(p):
     start = time.perf_counter()
     prepared = Prepared(p.preprocess.out_dir)
-    judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, torch.device("cpu")) for j in JUDGES}
+    device = pick_device(p.score.device, "score.device")
+    judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES}
     reference = Reference.compute(prepared, image_size=p.scale.image_size,
                                   evaluator_path=str(Path(p.evaluator.out_dir) / "evaluator.pt"), judges=judges,
-                                  max_words=p.preprocess.max_words, seed=p.seed)
+                                  max_words=p.preprocess.max_words, seed=p.seed, device=device,
+                                  inception=InceptionWeights.for_params(p))
     reference.save(p.score.reference_dir)
     print(f"{len(reference.features)} test images and {len(next(iter(reference.pools.values())))} captions "
           f"in {stage.elapsed(start)} s")

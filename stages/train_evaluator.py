@@ -3,6 +3,7 @@ attribute accuracy), trained on real images of every species; fails if it cannot
 from t2igan import io, stage
 from t2igan.data.preprocess import Prepared
 from t2igan.train import evaluator
+from t2igan.train.device import pick_device
 
 
 def main(p):
@@ -11,7 +12,8 @@ def main(p):
                                     image_size=p.scale.image_size, seed=p.seed, width=e.width, lr=e.lr,
                                     holdout=e.holdout, workers=e.workers)
     prepared = Prepared(p.preprocess.out_dir)
-    model = evaluator.train(prepared, e.out_dir, s)
+    device = pick_device(e.device, "evaluator.device")
+    model = evaluator.train(prepared, e.out_dir, s, device=device)
     acc = evaluator.held_out_accuracy(model, prepared, s)
     io.write_json("reports/evaluator/metrics.json", {
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in acc.items()},

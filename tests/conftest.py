@@ -2,11 +2,53 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_ok(args, cwd, env, timeout: float = 600) -> str:
+    """Run a command; fail the test with its output unless it succeeds."""
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def make_project(work: Path, params: dict) -> tuple[Path, dict, list[str]]:
+    """A copy of the project (code, stages, dvc.yaml, the given params) as its own git + DVC repo
+    in ``work``: (folder, environment running the copy's code, the dvc command)."""
+    import yaml
+
+    for name in ("src", "stages"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, work / name)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["PYTHONPATH"] = str(work / "src")  # the copy's code, not the checkout's
+    dvc = [sys.executable, "-m", "dvc"]
+    run_ok(["git", "init", "-q"], work, env)
+    run_ok(dvc + ["init", "-q"], work, env)
+    shutil.copy(ROOT / ".dvc" / "config", work / ".dvc" / "config")
+    run_ok(["git", "add", "-A"], work, env)
+    run_ok(["git", "-c", "user.name=t2igan-test", "-c", "user.email=test@localhost", "commit", "-qm", "init"], work,
+           env)
+    return work, env, dvc
+
+
+def committed_params() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
 
 PARTS = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg", "left wing",
          "nape", "right eye", "right leg", "right wing", "tail", "throat"]

@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -68,3 +69,19 @@ def test_unreadable_files(tmp_path):
     bad.write_text("seed: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_extractors_and_the_test_only_random_weights_are_checked():
+    from t2igan.config import ConfigError, load_params
+
+    root = Path(__file__).resolve().parents[1] / "params.yaml"
+    assert load_params(root).scale.extractors == ["evaluator"]
+    assert load_params(root, {"scale": "paper"}).scale.extractors == ["evaluator", "inception"]
+    assert load_params(root, {"weights.random_for_tests": True}).weights.random_for_tests
+    with pytest.raises(ConfigError, match="weights.random_for_tests: true is a test-only setting .* refused with "
+                                          "dataset: cub"):
+        load_params(root, {"dataset": "cub", "weights.random_for_tests": True})
+    with pytest.raises(ConfigError, match=r"quick.extractors\[1\]: 'fid' is not allowed"):
+        load_params(root, {"quick.extractors": ["evaluator", "fid"]})
+    with pytest.raises(ConfigError, match="lacks 'evaluator'"):
+        load_params(root, {"quick.extractors": ["inception"]})

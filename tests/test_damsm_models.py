@@ -75,3 +75,21 @@ def test_weights_missing_and_corrupt(tmp_path, monkeypatch):
         find_weights("w-1234abcd.pth", "1234abcd", "http://x/w", str(f))
     import hashlib
     assert find_weights("w.pth", hashlib.sha256(b"not the weights").hexdigest()[:8], "u", str(f)) == f
+
+
+def test_the_inception_backbone_loads_a_placed_file_checked_against_its_digest(tmp_path):
+    """The file fetch_weights places (here the test-only random one) loads when its own digest is
+    the one checked; against the pinned digest it is refused."""
+    from t2igan import weights
+    from t2igan.models.damsm import ImageEncoder
+
+    path = weights.random_imagenet_inception(tmp_path / weights.IMAGENET_INCEPTION.file, seed=0)
+    digest = weights.sha256(path)
+    encoder = ImageEncoder("inception_v3", weights_path=str(path), weights_sha256=digest).eval()
+    state = torch.load(path, weights_only=True)
+    assert torch.equal(encoder.backbone.to_local[0].conv.weight, state["Conv2d_1a_3x3.conv.weight"])
+    with torch.no_grad():
+        regions, code = encoder(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert regions.shape == (2, 256, 17, 17) and code.shape == (2, 256) and torch.isfinite(code).all()
+    with pytest.raises(WeightsError, match="does not start with the expected 0cc3c7bd"):
+        ImageEncoder("inception_v3", weights_path=str(path))

@@ -550,3 +550,60 @@ def test_extract_not_an_archive(tmp_path):
     f.write_bytes(b"just bytes")
     with pytest.raises(DataFormatError, match="data.bin"):
         extract(f, tmp_path / "out", progress=False)
+
+
+# --------------------------------------------------------------------------- weights files (SHA-256 pinned)
+def _pretrained(url: str, digest: str):
+    from t2igan.weights import Pretrained
+
+    return Pretrained("fid_inception", "weights-test.pth", digest, url, "a test network")
+
+
+def test_a_weights_file_is_downloaded_resumed_checked_and_linked(server, tmp_path):
+    """stage fetch_weights' download: by the project's downloader (resuming a cut connection),
+    checked against the SHA-256 prefix torch hub names pin, then linked into models/weights."""
+    from t2igan import weights
+
+    server.cut_after = 300_000
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    entry = weights.place(_pretrained(server.url, digest[:8]), tmp_path / "weights", tmp_path / "raw")
+    assert (tmp_path / "weights" / "weights-test.pth").read_bytes() == PAYLOAD
+    assert (tmp_path / "raw" / "weights-test.pth").read_bytes() == PAYLOAD   # kept for the next run, offline
+    assert entry == {"file": "weights-test.pth", "sha256": digest, "random": False,
+                     "source": f"downloaded from {server.url}"}
+    assert [r["range"] for r in server.requests] == [None, "bytes=300000-"]
+    assert not (tmp_path / "raw" / "weights-test.pth.md5").exists()   # the SHA-256 is the pin: no md5 recorded
+    # a second run finds it in data/raw and never asks the network
+    server.requests.clear()
+    again = weights.place(_pretrained(server.url, digest[:8]), tmp_path / "weights2", tmp_path / "raw")
+    assert again["source"] == f"hand-placed at {tmp_path / 'raw' / 'weights-test.pth'}" and server.requests == []
+
+
+def test_a_weights_download_with_the_wrong_sha256_is_deleted(server, tmp_path):
+    from t2igan import weights
+
+    with pytest.raises(weights.WeightsError, match="expected a SHA-256 starting 00000000"):
+        weights.place(_pretrained(server.url, "00000000"), tmp_path / "weights", tmp_path / "raw")
+    assert leftovers(tmp_path / "raw") == [] and not (tmp_path / "weights").exists()
+
+
+def test_missing_weights_offline_name_the_file_its_checksum_and_both_places(tmp_path, monkeypatch):
+    import torch
+
+    from t2igan import weights
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(weights.WeightsError) as err:
+        weights.place(_pretrained(closed_port_url(), "1234abcd"), tmp_path / "weights", tmp_path / "raw")
+    message = str(err.value)
+    assert "weights-test.pth (SHA-256 starting 1234abcd; a test network) is missing" in message
+    assert str(tmp_path / "raw" / "weights-test.pth") in message
+    assert str(tmp_path / "hub" / "checkpoints" / "weights-test.pth") in message
+    # placed by hand in the torch hub cache: used as it is, after the check
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / "weights-test.pth").write_bytes(b"weights")
+    good = hashlib.sha256(b"weights").hexdigest()
+    entry = weights.place(_pretrained(closed_port_url(), good[:8]), tmp_path / "weights", tmp_path / "raw")
+    assert entry["sha256"] == good and (tmp_path / "weights" / "weights-test.pth").read_bytes() == b"weights"
+    with pytest.raises(weights.WeightsError, match="does not start with the expected 1234abcd"):
+        weights.place(_pretrained(closed_port_url(), "1234abcd"), tmp_path / "w3", tmp_path / "raw")

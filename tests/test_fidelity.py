@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from pytorch_fid import inception as pytorch_fid_inception
 from pytorch_fid.fid_score import calculate_frechet_distance
 from torch_fidelity import FeatureExtractorBase
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
+from t2igan import weights
 from t2igan.metrics import fidelity
-from t2igan.weights import WeightsError, sha256
+from t2igan.weights import WeightsError, sha256, smooth_images
 
 # pytorch-fid's InceptionV3 wrapper regroups the same modules into four blocks; the max pools and the
 # final average pool it inserts carry no weights, and it drops fc (the 1008 logits).
@@ -52,36 +52,11 @@ def to_pytorch_fid_wrapper(state: dict) -> dict:
     return out
 
 
-def smooth_images(n: int, size: int, seed: int) -> torch.Tensor:
-    """[n, 3, size, size] uint8: upsampled 6x6 colour fields plus noise, so images differ in content."""
-    g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(n, 3, 6, 6, generator=g)
-    fine = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
-    noisy = 255 * (0.85 * fine + 0.15 * torch.rand(n, 3, size, size, generator=g))
-    return noisy.round().clamp(0, 255).to(torch.uint8)
-
-
 @pytest.fixture(scope="module")
 def random_inception(tmp_path_factory):
-    """A weights file in torch-fidelity's (and pytorch-fid's) format, with random weights."""
-    folder = tmp_path_factory.mktemp("inception")
-    raw, calibrated = folder / "raw.pth", folder / "random-inception.pth"
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        # torchvision's Inception3 without aux head, 1008 classes: the same keys as both FID Inceptions
-        net = torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008, init_weights=True)
-        torch.save(net.state_dict(), raw)
-        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=raw)
-        for m in extractor.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.data.uniform_(0.5, 1.5)
-                m.bias.data.uniform_(-0.2, 0.2)
-                m.momentum = 1.0      # one train-mode pass sets running stats to that batch's stats
-        extractor.train()
-        with torch.no_grad():
-            extractor(smooth_images(2, 299, seed=1))
-        torch.save(extractor.state_dict(), calibrated)
-    return calibrated
+    """A weights file in torch-fidelity's (and pytorch-fid's) format, with random weights: the
+    test-only file stage fetch_weights writes with ``weights.random_for_tests``."""
+    return weights.random_fid_inception(tmp_path_factory.mktemp("inception") / "random-inception.pth", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -322,3 +297,30 @@ def test_device_maps_onto_torch_fidelitys_cuda_flag():
             fidelity.cuda_device("cuda:0")
     else:
         assert fidelity.cuda_device("cuda:0") == (True, 0)
+
+
+def test_inception_scores_of_a_set_through_the_scoring_path(random_inception, tmp_path):
+    """score.set_features with the FID Inception (as stage fetch_weights places it): two halves of
+    one set are close, a set against uniform noise is far; the file's checksum is the one checked."""
+    from t2igan import score
+    from t2igan.models.evaluator import Evaluator
+    from t2igan.train import checkpoint
+
+    torch.manual_seed(0)
+    checkpoint.save(tmp_path / "evaluator.pt", {"state": Evaluator(4, 3, 4).state_dict(), "settings": {"width": 4},
+                                                "n_classes": 4, "n_attributes": 3})
+    inception = score.InceptionWeights(str(random_inception), sha256(random_inception), random=True)
+    images = smooth_images(48, 64, seed=5).permute(0, 2, 3, 1).numpy()
+    noise = np.random.default_rng(0).integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
+    feats = {k: score.set_features(x, evaluator_path=str(tmp_path / "evaluator.pt"), judges={}, inception=inception)
+             for k, x in (("a", images[:24]), ("b", images[24:]), ("noise", noise))}
+    assert feats["a"].inception["2048"].shape == (24, 2048) and feats["a"].inception["logits_unbiased"].shape[1] == 1008
+    close = fidelity.metrics(feats["a"].inception, feats["b"].inception, extractor="inception", isc_splits=2,
+                             kid_subset_size=24, random_weights=True)
+    far = fidelity.metrics(feats["a"].inception, feats["noise"].inception, extractor="inception", isc_splits=2,
+                           kid_subset_size=24, random_weights=True)
+    assert 0 <= close["fid"] < far["fid"] / 5 and close["kid_mean"] < far["kid_mean"]
+    assert far["weights_random"] and any("RANDOM extractor weights" in n for n in far["notes"])
+    wrong = score.InceptionWeights(str(random_inception), None, random=False)  # the pinned checksum: refused
+    with pytest.raises(WeightsError, match="does not start with the expected 6726825d"):
+        score.set_features(images[:4], evaluator_path=str(tmp_path / "evaluator.pt"), judges={}, inception=wrong)

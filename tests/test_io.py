@@ -117,3 +117,61 @@ def test_written_files_and_directories_honour_the_umask(tmp_path, umask):
         assert (tmp_path / name).stat().st_mode & 0o777 == expected_file, name
     for name in ("set", "plain_dir"):
         assert (tmp_path / name).stat().st_mode & 0o777 == expected_dir, name
+
+
+def test_image_sets_are_written_in_order_and_read_back_a_slice_at_a_time(tmp_path):
+    """write_image_set writes front to back with plain writes; StoredImages reads any slice of it
+    without a memory map, exactly as np.load does."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (11, 6, 6, 3), dtype=np.uint8)
+
+    def fill(images):
+        for i in range(0, 11, 4):
+            images[i:i + 4] = x[i:i + 4]
+
+    io.write_image_set(tmp_path / "set", np.arange(11), 6, {"epoch": 3}, fill)
+    assert np.array_equal(np.load(tmp_path / "set" / "images.npy"), x)
+    stored = io.StoredImages(tmp_path / "set" / "images.npy")
+    assert len(stored) == 11 and stored.shape == (11, 6, 6, 3) and stored.size == x.size
+    for sl in (slice(0, 3), slice(4, 11), slice(9, 100), slice(None)):
+        assert np.array_equal(stored[sl], x[sl])
+    with pytest.raises(TypeError, match="slices"):
+        stored[3]
+
+    def out_of_order(images):
+        images[4:8] = x[4:8]
+
+    with pytest.raises(ValueError, match="in order: expected rows from 0"):
+        io.write_image_set(tmp_path / "set", np.arange(11), 6, {}, out_of_order)
+
+    def short(images):
+        images[0:5] = x[:5]
+
+    with pytest.raises(ValueError, match="5 of 11 images written"):
+        io.write_image_set(tmp_path / "set", np.arange(11), 6, {}, short)
+    assert np.array_equal(np.load(tmp_path / "set" / "images.npy"), x)  # the failed writes left it whole
+
+
+def test_stored_images_refuse_what_is_not_a_set_and_name_a_truncated_file(tmp_path):
+    np.save(tmp_path / "floats.npy", np.zeros((2, 4, 4, 3), np.float32))
+    with pytest.raises(io.WriteError, match="floats.npy: not a stored image set"):
+        io.StoredImages(tmp_path / "floats.npy")
+    np.save(tmp_path / "set.npy", np.zeros((4, 4, 4, 3), np.uint8))
+    data = (tmp_path / "set.npy").read_bytes()
+    (tmp_path / "set.npy").write_bytes(data[:-10])
+    stored = io.StoredImages(tmp_path / "set.npy")
+    assert stored[0:2].shape == (2, 4, 4, 3)
+    with pytest.raises(io.WriteError, match=r"truncated \(images 2..4 of 4"):
+        stored[2:4]
+
+
+def test_a_set_larger_than_the_free_disk_stops_before_writing(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**10, 10**10 - 2 * 10**6, 2 * 10**6))
+    with pytest.raises(io.DiskFullError, match=r"needs 0\.01 GB but .* has 0\.00 GB free"):
+        io.write_image_set(tmp_path / "set", np.arange(1000), 64, {}, lambda images: None)
+    assert not (tmp_path / "set").exists() and list(tmp_path.iterdir()) == []
+    io.check_free_disk(tmp_path / "not" / "yet", 10**6, "a small set")  # fits; a missing folder is fine

@@ -13,38 +13,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import committed_params, make_project, run_ok
 
 from t2igan.train import checkpoint, checksummed, guard
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(args, cwd, env):
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
+_run = run_ok
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A copy of the project (code, stages, dvc.yaml, params at tiny scale) as its own git+DVC repo."""
-    work = tmp_path_factory.mktemp("project")
-    for name in ("src", "stages"):
-        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, work / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = committed_params()
     params["scale"] = "tiny"
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env["PYTHONPATH"] = str(work / "src")  # the copy's code, not the checkout's
-    dvc = [sys.executable, "-m", "dvc"]
-    _run(["git", "init", "-q"], work, env)
-    _run(dvc + ["init", "-q"], work, env)
-    shutil.copy(ROOT / ".dvc" / "config", work / ".dvc" / "config")
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "-c", "user.name=t2igan-test", "-c", "user.email=test@localhost", "commit", "-qm", "init"], work, env)
-    return work, env, dvc
+    return make_project(tmp_path_factory.mktemp("project"), params)
 
 
 def test_repro_crop_refs_then_nothing_to_do(project):
@@ -235,7 +219,7 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     final = np.load(work / "data/generated/attngan/final/images.npy", mmap_mode="r")
     rows = np.load(work / "data/generated/attngan/final/caption_rows.npy")
     assert final.shape == (1000, 32, 32, 3) and len(np.unique(rows)) == 1000  # 100 test images x 10 captions
-    assert (work / "data/generated/attngan/epoch_0001/images.npy").is_file()
+    assert sorted(d.name for d in (work / "data/generated/attngan").iterdir()) == ["final"]  # snapshots: not stored
     assert (work / "reports/attngan/generated.png").is_file()
     assert (work / "reports/attngan/samples/epoch_0002.png").is_file()
     assert len(list((work / "reports/attngan/attention").glob("caption_*.png"))) == 4
@@ -345,6 +329,11 @@ def test_score_attngan_with_reference_rows(project):
     assert scores["real"]["fid"] < 1e-3  # the real reference is the real set itself
     curves = json.loads((work / "reports/attngan/score_epochs.json").read_text())
     assert [c["epoch"] for c in curves] == [1, 2]
+    # the last snapshot is the final generator, scored on the final set's first captions; epoch 1's
+    # images were generated and scored in the stage, never stored
+    assert curves[0]["fid"] != curves[1]["fid"] and np.isfinite([c["fid"] for c in curves]).all()
+    record = json.loads((work / "reports/timings/score@attngan.json").read_text())
+    assert record["devices"] == {"score.device": "cpu"} and record["torch"] and "cpu" in record
     assert (work / "reports/attngan/score_epochs.png").is_file()
 
 

@@ -109,3 +109,56 @@ def test_reference_round_trip(tmp_path):
     assert all(torch.equal(back.features.evaluator[k], v) for k, v in feats.evaluator.items())
     with pytest.raises(T2IGANError, match="score_reference"):
         score.Reference.load(tmp_path / "missing")
+
+
+def _evaluator_file(tmp_path) -> str:
+    from t2igan.models.evaluator import Evaluator
+    from t2igan.train import checkpoint
+
+    torch.manual_seed(0)
+    model = Evaluator(4, 3, 4)
+    path = tmp_path / "evaluator.pt"
+    checkpoint.save(path, {"state": model.state_dict(), "settings": {"width": 4}, "n_classes": 4, "n_attributes": 3})
+    return str(path)
+
+
+def test_batches_regroup_a_stream_into_the_stored_sets_batches():
+    x = np.arange(23 * 2 * 2 * 3, dtype=np.int64).astype(np.uint8).reshape(23, 2, 2, 3)
+    stream = (x[i:i + 3] for i in range(0, 23, 3))
+    got = list(score.batches(stream, batch_size=10))
+    assert [len(b) for b in got] == [10, 10, 3]
+    assert all(np.array_equal(b, x[i * 10:i * 10 + 10]) for i, b in enumerate(got))
+    assert [len(b) for b in score.batches(x, batch_size=10)] == [10, 10, 3]
+    with pytest.raises(ValueError, match="uint8"):
+        list(score.batches(x.astype(np.float32)))
+
+
+def test_features_of_a_stream_equal_those_of_the_stored_set(tmp_path):
+    """A set scored straight from a generator, a batch at a time, gets exactly the features of the
+    same images stored and read back (so the floor and the snapshots need not be stored)."""
+    from t2igan import io
+    from t2igan.models.damsm import ImageEncoder
+
+    torch.manual_seed(0)
+    judge = SimpleNamespace(image=ImageEncoder("cnn", cnn_width=4, cnn_input=16).eval())
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)
+    patches = rng.integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)
+    io.write_image_set(tmp_path / "set", np.arange(23), 16, {}, lambda out: out.__setitem__(slice(None), images))
+    kw = dict(evaluator_path=_evaluator_file(tmp_path), judges={"j": judge}, batch_size=10, patches=patches,
+              similarity_judge=judge)
+    stored = score.set_features(io.StoredImages(tmp_path / "set" / "images.npy"), **kw)
+    streamed = score.set_features((images[i:i + 4] for i in range(0, 23, 4)), count=23, **kw)
+    in_memory = score.set_features(images, **kw)
+    for f in (streamed, in_memory):
+        assert all(torch.equal(f.evaluator[k], stored.evaluator[k]) for k in score.EVALUATOR_LAYERS)
+        assert torch.equal(f.codes["j"], stored.codes["j"]) and torch.equal(f.similarity, stored.similarity)
+    assert stored.codes["j"].shape == (23, 256) and stored.similarity.shape == (23,)
+    assert float(stored.similarity.mean()) == pytest.approx(score.reference_similarity(judge, images, patches))
+    assert torch.equal(stored.take([2, 2]).similarity, stored.similarity[[2, 2]])
+    with pytest.raises(ValueError, match="23 images but 22 reference patches"):
+        score.set_features(images, **{**kw, "patches": patches[:22], "similarity_judge": None})
+    with pytest.raises(ValueError, match="a set of 1 image"):
+        score.set_features(iter([images[:1]]), count=1, **{**kw, "patches": None, "similarity_judge": None})
+    with pytest.raises(ValueError, match="3 images given but 5 announced"):
+        score.set_features(iter([images[:3]]), count=5, **{**kw, "patches": None, "similarity_judge": None})

@@ -3,6 +3,7 @@
     t2igan sample --variant attngan --text "a small red bird with black wings" -n 8 -o birds.png
     t2igan sample --variant ragan_v1 --text "..." --reference patch.png --attention -o birds.png
     t2igan info
+    t2igan plan -S dataset=cub -S scale=paper   # images, disk, RAM, GPU memory and time per stage
 
 By default everything comes from the DVC outputs named in params.yaml: the EMA generator
 (models/<variant>/generator.pt), the vocabulary (data/prepared) and the frozen DAMSM text
@@ -287,7 +288,7 @@ def parser() -> argparse.ArgumentParser:
     loud = top.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     loud.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
-    sub = top.add_subparsers(dest="command", required=True, metavar="{sample,info}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{sample,info,plan}")
 
     s = sub.add_parser("sample", help="draw birds for a sentence with a trained generator",
                        description="Generate -n images for one sentence and write them as a PNG grid.")
@@ -306,7 +307,44 @@ def parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="which models are trained, their epochs and latest scores")
     i.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+
+    pl = sub.add_parser("plan", help="what `dvc repro` would write, hold and take, per stage, before running it",
+                        description="Per stage of the default graph: images written, disk of its DVC outputs, "
+                                    "peak host RAM (computed), GPU memory and time (where a GPU benchmark "
+                                    "measured them), and the totals.")
+    pl.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a param as `dvc exp run -S` does, e.g. -S dataset=cub -S scale=paper")
+    pl.add_argument("--results", default="benchmarks/results", help="where the measured GPU benchmarks are")
+    pl.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     return top
+
+
+def overrides(pairs: list[str]) -> dict:
+    """``-S key=value`` pairs as dotted keys and YAML values (``-S lambda=5`` gives 5.0's int 5)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-S {pair!r}: expected KEY=VALUE, e.g. -S scale=paper")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"-S {pair!r}: the value is not YAML: {exc}") from None
+    return out
+
+
+def plan(args, params_path: str) -> list:
+    from dataclasses import asdict
+
+    from t2igan import plan as planning
+    from t2igan.config import load_params
+
+    p = load_params(params_path, overrides(args.set_param))
+    rows = planning.plan(p, args.results)
+    print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else planning.format_plan(p, rows))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         allocator.tune()
         logs.configure(1 if args.verbose else -1 if args.quiet else 0)
 
+        if args.command == "plan":
+            plan(args, args.params)
+            return 0
         p = load_params(args.params)
         if args.command == "sample":
             if args.variant not in p.variants:

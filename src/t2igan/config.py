@@ -32,12 +32,14 @@ def _positive(**extra: Any) -> Any:
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
 class Source:
-    """One downloadable archive: where from, its file name in data/raw/, its checksum."""
+    """One downloadable file: where from, its file name in data/raw/, its checksum (md5, or the
+    SHA-256 or its first hex digits, as torch hub names pin them: checked instead of the md5)."""
 
     url: str
     file: str
     md5: str | None
     via: Literal["http", "gdown"] = "http"
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,6 @@ class DamsmConfig:
     gamma3: float = field(metadata={"min": 0.0})
     embedding: int = _positive()
     cnn_width: int = _positive()
-    inception_weights: str | None
     workers: int = field(metadata={"min": 0})
     device: Literal["auto", "cpu", "cuda"]
     evaluator_seed_offset: int = _positive()
@@ -110,8 +111,6 @@ class TrainConfig:
     c_dim: int = _positive()
     r_num: int = field(metadata={"min": 0})
     ema_decay: float = field(metadata={"min": 0.0, "max": 1.0})
-    snapshot_every: int = _positive()
-    sample_every: int = _positive()
     sample_captions: int = _positive()
     workers: int = field(metadata={"min": 0})
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -127,7 +126,6 @@ class GenerateConfig:
 
     out_dir: str
     batch_size: int = _positive()
-    snapshot_images: int = _positive()
     attention_captions: int = _positive()
 
 
@@ -141,16 +139,31 @@ class EvaluatorConfig:
     lr: float = field(metadata={"min": 0.0})
     holdout: float = field(metadata={"min": 0.0, "max": 0.5})
     workers: int = field(metadata={"min": 0})
+    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """Stage score@<variant>: IS / FID / KID settings (torch-fidelity)."""
+    """Stages score_reference, score@<variant>, score_baseline@<name>: IS / FID / KID settings
+    (torch-fidelity) and the per-snapshot curves."""
 
     isc_splits: int = _positive()
     kid_subset_size: int = field(metadata={"min": 2})
     kid_subsets: int = _positive()
+    snapshot_images: int = _positive()       # captions each snapshot is scored on (generated, never stored)
     reference_dir: str = "data/reference"   # stage score_reference: the real test set's features
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    """Stage fetch_weights: the pretrained Inception files the scale needs, in ``dir``."""
+
+    dir: str = "models/weights"
+    random_for_tests: bool = False   # TEST ONLY: random Inception weights, said in every score; refused on CUB
+
+
+EXTRACTORS = ("evaluator", "inception")
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,8 @@ class ScaleConfig:
     damsm_input: int = field(metadata={"min": 16})  # side the cnn image encoder sees (inception: 299)
     damsm_dropout: float = field(metadata={"min": 0.0, "max": 1.0})  # on the word embeddings (paper 0.5)
     gan_epochs: int = _positive()
+    snapshot_every: int = _positive()   # epochs between kept EMA snapshots, each scored for the curves
+    sample_every: int = _positive()     # epochs between sample grids (reports/<variant>/samples, in git)
     gan_batch_size: int = field(metadata={"min": 2})
     gf_dim: int = _positive()
     df_dim: int = _positive()
@@ -175,6 +190,9 @@ class ScaleConfig:
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
     baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep
     baseline_width: int = _positive()    # DCGAN's ngf = ndf (64 in the paper)
+    # what IS / FID / KID are computed on: the in-pipeline evaluator (always: it also reads the
+    # attributes), and the FID Inception (torch-fidelity's port of the TF graph, the papers' numbers)
+    extractors: list[str] = field(default_factory=lambda: ["evaluator"])
 
 
 @dataclass(frozen=True)
@@ -212,6 +230,7 @@ class Params:
     generate: GenerateConfig | None = None
     evaluator: EvaluatorConfig | None = None
     score: ScoreConfig | None = None
+    weights: WeightsConfig | None = None
     variants: dict[str, VariantConfig] = field(default_factory=dict)
     baselines: dict[str, VariantConfig] = field(default_factory=dict)
     draw_sweep: DrawSweepConfig | None = None
@@ -301,7 +320,7 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
 _SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
              "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig, "evaluator": EvaluatorConfig,
-             "score": ScoreConfig}
+             "score": ScoreConfig, "weights": WeightsConfig}
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -318,8 +337,18 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     scale_name = top.scale_name
     if scale_name not in raw:
         raise ConfigError(f"{scale_name}: scale {scale_name!r} is selected but has no section")
-    sections = {name: build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()}
+    sections = {name: build(cls, raw.get(name, {} if cls is WeightsConfig else None), name)
+                for name, cls in _SECTIONS.items()}
     scale = build(ScaleConfig, raw[scale_name], scale_name)
+    for i, name in enumerate(scale.extractors):
+        if name not in EXTRACTORS:
+            raise ConfigError(f"{scale_name}.extractors[{i}]: {name!r} is not allowed; use {', '.join(EXTRACTORS)}")
+    if "evaluator" not in scale.extractors:
+        raise ConfigError(f"{scale_name}.extractors: {scale.extractors} lacks 'evaluator', which also gives the "
+                          "attribute accuracy; list it (and 'inception' for the papers' IS / FID / KID)")
+    if sections["weights"].random_for_tests and top.dataset == "cub":
+        raise ConfigError("weights.random_for_tests: true is a test-only setting (random Inception weights give no "
+                          "real IS, FID or KID) and is refused with dataset: cub")
     from t2igan.baselines import REGISTRY as BASELINES  # imported here: the registries import models, not config
     from t2igan.variants import REGISTRY as VARIANTS
 

@@ -7,8 +7,7 @@ seeded by (seed, i), so a set is the same every time and whatever the batch size
 """
 from __future__ import annotations
 
-import json
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -60,13 +59,15 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
-             batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None,
-             references: np.ndarray | None = None):
-    """Final-branch images (uint8 [N, s, s, 3]) for caption ``rows``; with ``attention`` also the
-    last attention branch's maps: words [N, T, h, w] and, for a reference variant, reference
-    regions [N, regions, h, w] (None otherwise), float16.  ``references``: uint8 [N, p, p, 3], the
-    patch of each row, required by variants that take one (``variant.needs_reference``)."""
+def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
+                     batch_size: int = 100, attention: bool = False, progress: bool = False,
+                     references: np.ndarray | None = None) -> Iterator:
+    """The final-branch images of caption ``rows``, a batch at a time and in order: uint8
+    [B, s, s, 3] per batch; with ``attention`` a tuple (images, word maps [B, T, h, w], reference
+    maps [B, regions, h, w] or None), the maps float16 (None for a variant without attention).
+    ``references``: uint8 [N, p, p, 3], the patch of each row, required by variants that take one
+    (``variant.needs_reference``).  A consumer that keeps only what it computes of each batch
+    (features, a memmap) never holds the set in memory."""
     if variant.needs_reference and (references is None or len(references) != len(rows)):
         raise ValueError(f"{variant.s.variant} takes a reference patch per caption: give {len(rows)} patches, got "
                          f"{'none' if references is None else len(references)}")
@@ -77,8 +78,6 @@ def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_wor
     rng = np.random.default_rng([seed, 7])
     z_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.z_dim), dtype=np.float32))
     eps_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.c_dim), dtype=np.float32))
-    images = out if out is not None else None
-    maps, ref_maps = [], []
     for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
         sl = slice(start, start + batch_size)
         cap, ln = captions[sl].to(device), lengths[sl]
@@ -92,13 +91,31 @@ def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_wor
                       lengths=ln, class_ids=class_ids[sl].to(device), reference=reference)
         fake = variant.generate(G, batch, z_all[sl].to(device), eps=eps_all[sl].to(device))
         pixels = to_uint8(fake.images[-1])
+        if not attention:
+            yield pixels
+            continue
+        maps = fake.attentions[-1].float().cpu().numpy().astype(np.float16) if fake.attentions else None
+        ref_maps = (fake.reference_attentions[-1].float().cpu().numpy().astype(np.float16)
+                    if fake.reference_attentions else None)
+        yield pixels, maps, ref_maps
+
+
+def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
+             batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None,
+             references: np.ndarray | None = None):
+    """``generate_batches`` gathered: uint8 [N, s, s, 3] (into ``out`` if given); with ``attention``
+    also the maps of every row (images, word maps or None, reference maps or None)."""
+    images, maps, ref_maps, at = out, [], [], 0
+    for item in generate_batches(variant, G, damsm, prepared, rows, max_words=max_words, seed=seed,
+                                 batch_size=batch_size, attention=attention, progress=progress,
+                                 references=references):
+        pixels, m, r = item if attention else (item, None, None)
         if images is None:
             images = np.zeros((len(rows), *pixels.shape[1:]), np.uint8)
-        images[sl] = pixels
-        if attention and fake.attentions:
-            maps.append(fake.attentions[-1].float().cpu().numpy().astype(np.float16))
-        if attention and fake.reference_attentions:
-            ref_maps.append(fake.reference_attentions[-1].float().cpu().numpy().astype(np.float16))
+        images[at:at + len(pixels)] = pixels
+        at += len(pixels)
+        maps += [m] if m is not None else []
+        ref_maps += [r] if r is not None else []
     if attention:
         return images, (np.concatenate(maps) if maps else None), (np.concatenate(ref_maps) if ref_maps else None)
     return images
@@ -131,32 +148,11 @@ def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, t
 def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,
               seed: int, batch_size: int, meta: dict, progress: bool = True,
               references: np.ndarray | None = None) -> None:
-    """A generated set as a directory: images.npy (uint8 [N, s, s, 3]), caption_rows.npy, meta.json.
-
-    Written into a temporary directory and swapped in whole: never half a set on disk.
-    """
-    with io.atomic_dir(path) as tmp:
-        size = variant.s.image_size
-        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                           shape=(len(rows), size, size, 3))
-        generate(variant, G, damsm, prepared, rows, max_words=max_words, seed=seed, batch_size=batch_size,
-                 progress=progress, out=images, references=references)
-        images.flush()
-        del images
-        np.save(tmp / "caption_rows.npy", rows.astype(np.int64))
-        (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))
-
-
-def copy_set(source: str | Path, path: str | Path, meta: dict) -> None:
-    """The generated set at ``source`` again at ``path`` (atomically), with its meta.json replaced
-    by ``meta``: for a set that would be generated from the same generator and rows."""
-    source = Path(source)
-    with io.atomic_dir(path) as tmp:
-        for name in ("images.npy", "caption_rows.npy"):
-            shutil.copyfile(source / name, tmp / name)
-        images = int(len(np.load(tmp / "caption_rows.npy")))
-        size = json.loads((source / "meta.json").read_text())["size"]
-        (tmp / "meta.json").write_text(json.dumps({"images": images, "size": size, **meta}, indent=2))
+    """A generated set as a directory (``io.write_image_set``: images.npy uint8 [N, s, s, 3],
+    caption_rows.npy, meta.json), written whole or not at all."""
+    io.write_image_set(path, rows, variant.s.image_size, meta, lambda images: generate(
+        variant, G, damsm, prepared, rows, max_words=max_words, seed=seed, batch_size=batch_size,
+        progress=progress, out=images, references=references))
 
 
 def _overlay(ax, image: np.ndarray, m: np.ndarray) -> None:

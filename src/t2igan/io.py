@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -120,8 +121,6 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     On failure the temporary directory is removed and an existing ``path`` is untouched.
     The swap itself is two renames; if the second fails the old directory is put back.
     """
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -147,15 +146,96 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class DiskFullError(T2IGANError):
+    pass
+
+
+def check_free_disk(directory: str | os.PathLike, needed: int, what: str) -> None:
+    """Stop before writing ``needed`` bytes into ``directory`` when its file system has less free;
+    the error gives both numbers (GB), so nothing is left half-written by a full disk."""
+    directory = Path(directory)
+    probe = next((d for d in (directory, *directory.parents) if d.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise DiskFullError(f"{what} needs {needed / 1e9:.2f} GB but {probe} has {free / 1e9:.2f} GB free; "
+                            "free some space (or point the stage's out_dir elsewhere) and run it again")
+
+
+class StoredImages:
+    """A stored set's images.npy (uint8 [N, s, s, 3]) read a slice at a time with plain file reads.
+
+    Not a memory map: the pages a map has touched count in the process's RSS until the kernel
+    needs them back, so a map read to the end looks as large as the file (5.8 GB for 29,330
+    images at 256 px).  Reads go through the page cache instead, and only the slice asked for
+    is held.  Supports ``len``, ``shape``, ``dtype``, ``size`` and ``[start:stop]``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            self._offset = fh.tell()
+        if fortran or dtype != np.uint8 or len(shape) != 4 or shape[-1] != 3:
+            raise WriteError(f"{self.path}: not a stored image set (uint8 [N, s, s, 3], C order); got "
+                             f"{dtype}{list(shape)}{' in Fortran order' if fortran else ''}")
+        self.shape, self.dtype = tuple(shape), np.dtype(np.uint8)
+        self._row = int(np.prod(shape[1:]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError(f"{self.path}: read slices [start:stop], got {index!r}")
+        start, stop, _ = index.indices(len(self))
+        count = max(0, stop - start)
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset + start * self._row)
+            data = np.fromfile(fh, np.uint8, count * self._row)
+        if len(data) != count * self._row:
+            raise WriteError(f"{self.path}: truncated (images {start}..{stop} of {len(self)} cannot be read)")
+        return data.reshape(count, *self.shape[1:])
+
+
+class _ImageFileWriter:
+    """images.npy written front to back by slice assignment (``w[i:j] = batch``, in order): plain
+    file writes, not a memory map, whose dirty pages would count in the RSS up to the set's size."""
+
+    def __init__(self, fh: IO[bytes], shape: tuple[int, ...]):
+        self.fh, self.shape, self.written = fh, shape, 0
+        np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False, "shape": shape})
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __setitem__(self, index: slice, batch: np.ndarray) -> None:
+        start, stop, _ = index.indices(self.shape[0])
+        if start != self.written:
+            raise ValueError(f"images are written in order: expected rows from {self.written}, got [{start}:{stop}]")
+        batch = np.broadcast_to(np.asarray(batch, dtype=np.uint8), (stop - start, *self.shape[1:]))  # as numpy would
+        self.fh.write(np.ascontiguousarray(batch).tobytes())
+        self.written = stop
+
+
 def write_image_set(path: str | os.PathLike, rows: np.ndarray, size: int, meta: dict, fill) -> None:
     """A generated set as a directory: images.npy (uint8 [N, size, size, 3]), caption_rows.npy and
-    meta.json.  ``fill(images)`` writes the images into the memory map it is given.  Built in a
+    meta.json.  ``fill(images)`` writes the images in order by slice assignment
+    (``images[i:j] = batch``) into the file it is given.  Checks the free disk first; built in a
     temporary directory and swapped in whole: never half a set on disk."""
+    shape = (len(rows), size, size, 3)
+    check_free_disk(Path(path).parent, int(np.prod(shape)), f"the generated set {path}")
     with atomic_dir(path) as tmp:
-        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                           shape=(len(rows), size, size, 3))
-        fill(images)
-        images.flush()
-        del images
+        with open(tmp / "images.npy", "wb") as fh:
+            images = _ImageFileWriter(fh, shape)
+            fill(images)
+            if images.written != len(rows):
+                raise ValueError(f"{path}: {images.written} of {len(rows)} images written")
         np.save(tmp / "caption_rows.npy", np.asarray(rows).astype(np.int64))
         (tmp / "meta.json").write_text(json.dumps({"images": int(len(rows)), "size": size, **meta}, indent=2))

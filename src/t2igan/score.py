@@ -11,13 +11,14 @@ training crops are made (without the random offset and flip).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from t2igan import io
+from t2igan import io, weights
 from t2igan.data import cub
 from t2igan.data.dataset import centre_crops, to_branches
 from t2igan.data.preprocess import Prepared
@@ -43,34 +44,81 @@ def test_caption_rows(prepared: Prepared) -> np.ndarray:
 def sentence_codes(damsm, prepared: Prepared, rows: np.ndarray, max_words: int, seed: int,
                    batch_size: int = 500) -> torch.Tensor:
     captions, lengths = encode_rows(prepared, rows, max_words, seed)
-    return torch.cat([damsm.encode(captions[i:i + batch_size], lengths[i:i + batch_size])[1]
+    device = next(damsm.text.parameters()).device
+    return torch.cat([damsm.encode(captions[i:i + batch_size].to(device), lengths[i:i + batch_size])[1].float().cpu()
                       for i in range(0, len(rows), batch_size)])
 
 
-def _pixels(images: np.ndarray) -> torch.Tensor:
-    """uint8 [B, s, s, 3] (a memmap slice is fine) -> float [B, 3, s, s] in [-1, 1]."""
-    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2)  # a writable copy of the memmap
+def _pixels(images: np.ndarray, device=None) -> torch.Tensor:
+    """uint8 [B, s, s, 3] (a memmap slice is fine) -> float [B, 3, s, s] in [-1, 1] on ``device``."""
+    x = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).to(device or "cpu")  # a writable copy
     return to_branches(x, [x.shape[-1]])[-1]
 
 
-@torch.no_grad()
-def image_codes(damsm, images: np.ndarray, batch_size: int = 500) -> torch.Tensor:
-    return torch.cat([damsm.image(_pixels(images[i:i + batch_size]))[1] for i in range(0, len(images), batch_size)])
+BATCH_PIXELS = 500 * 64 * 64  # images per scoring batch x their area: 500 at 64 px, 31 at 256 px
+
+
+def batch_size_for(side: int, network_side: int = 0) -> int:
+    """How many images of ``side`` px a scoring batch holds: a fixed pixel budget, so the networks'
+    activations (the evaluator's first layer keeps 16 channels at full size) take the same memory,
+    about 0.3 GB, at every image size; at 256 px a batch of 500 would need 8 GB.  ``network_side``:
+    the side a network resizes its input to (the FID Inception's 299), when larger."""
+    return max(1, BATCH_PIXELS // max(side, network_side) ** 2)
+
+
+def batches(images, batch_size: int | None = None, network_side: int = 0) -> Iterator[np.ndarray]:
+    """``images`` a batch of ``batch_size`` (default ``batch_size_for`` their side) at a time, in
+    order: a stored set (an array, or ``io.StoredImages``, read by plain file reads) is read a
+    slice at a time, never whole; a stream of batches (e.g. ``generate_batches``) is regrouped to
+    that size, so every network sees the batches it would see on the stored set."""
+    if isinstance(images, np.ndarray):
+        fidelity.check_images(images, "set")
+    if isinstance(images, (np.ndarray, io.StoredImages)):
+        batch_size = batch_size or batch_size_for(images.shape[1], network_side)
+        for i in range(0, len(images), batch_size):
+            yield images[i:i + batch_size]
+        return
+    held, n = [], 0
+    for batch in images:
+        batch_size = batch_size or batch_size_for(batch.shape[1], network_side)
+        held.append(batch)
+        n += len(batch)
+        while n >= batch_size:
+            joined = np.concatenate(held)
+            yield joined[:batch_size]
+            held, n = [joined[batch_size:]], n - batch_size
+    if n:
+        yield np.concatenate(held)
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
 
 
 @torch.no_grad()
-def reference_similarity(damsm, images: np.ndarray, patches: np.ndarray, batch_size: int = 500) -> float:
+def _similarity(damsm, images: np.ndarray, patches: np.ndarray) -> torch.Tensor:
+    """Per image, RaGAN's similarity to its patch through ``damsm``'s image encoder."""
+    device = _device(damsm.image)
+    image_regions, _ = damsm.image(_pixels(images, device))
+    patch_regions, _ = damsm.image(_pixels(patches, device))
+    return ragan.reference_similarity(patch_regions, image_regions).float().cpu()
+
+
+def reference_similarity(damsm, images, patches: np.ndarray, batch_size: int | None = None) -> float:
     """Mean over images of RaGAN's similarity (mean over patch regions of the best cosine with an
-    image region), both through ``damsm``'s image encoder: does an image show its reference?"""
-    sims = []
-    for i in range(0, len(images), batch_size):
-        image_regions, _ = damsm.image(_pixels(images[i:i + batch_size]))
-        patch_regions, _ = damsm.image(_pixels(patches[i:i + batch_size]))
-        sims.append(ragan.reference_similarity(patch_regions, image_regions))
-    return float(torch.cat(sims).mean())
+    image region), both through ``damsm``'s image encoder: does an image show its reference?
+    ``images``: a set or a stream of batches (``batches``), one patch per image."""
+    sims = fidelity.Gather(len(patches))
+    for batch in batches(images, batch_size):
+        if sims.n + len(batch) > len(patches):
+            raise ValueError(f"more images than the {len(patches)} reference patches")
+        sims.add(_similarity(damsm, batch, patches[sims.n:sims.n + len(batch)]))
+    if sims.n != len(patches):
+        raise ValueError(f"{sims.n} images but {len(patches)} reference patches")
+    return float(sims.result().mean())
 
 
-def mean_abs_difference(a: np.ndarray, b: np.ndarray, chunk: int = 1000) -> float:
+def mean_abs_difference(a: np.ndarray, b: np.ndarray, chunk: int = 250) -> float:
     """Mean absolute pixel difference of two uint8 image sets of one shape, on a 0..1 scale."""
     if a.shape != b.shape:
         raise ValueError(f"image sets differ in shape: {a.shape} and {b.shape}")
@@ -91,10 +139,13 @@ JUDGES = ("damsm", "evaluator_damsm")  # the R-precision judges: the training DA
 @dataclass
 class SetFeatures:
     """What scoring reads of a set of images, from one pass of each network over it: the evaluator's
-    layers (``EVALUATOR_LAYERS``) and each DAMSM judge's image codes, all [N, D] in set order."""
+    layers (``EVALUATOR_LAYERS``) and each DAMSM judge's image codes, all [N, D] in set order; and
+    for a set with reference patches (RaGAN), each image's similarity to its patch [N]."""
 
     evaluator: dict[str, torch.Tensor]
     codes: dict[str, torch.Tensor]
+    similarity: torch.Tensor | None = None
+    inception: dict[str, torch.Tensor] | None = None   # the FID Inception's layers, when scored with it
 
     def __len__(self) -> int:
         return len(self.evaluator["features"])
@@ -102,15 +153,65 @@ class SetFeatures:
     def take(self, index) -> SetFeatures:
         index = torch.as_tensor(np.asarray(index), dtype=torch.long)
         return SetFeatures({k: v[index] for k, v in self.evaluator.items()},
-                           {k: v[index] for k, v in self.codes.items()})
+                           {k: v[index] for k, v in self.codes.items()},
+                           None if self.similarity is None else self.similarity[index],
+                           None if self.inception is None else {k: v[index] for k, v in self.inception.items()})
 
 
-def set_features(images: np.ndarray, *, evaluator_path: str, judges: dict, batch_size: int = 500) -> SetFeatures:
-    """The features of ``images`` (uint8 [N, s, s, 3], read a batch at a time) that every score needs;
-    ``judges``: name -> FrozenDamsm (their image encoders give the R-precision codes)."""
-    evaluator = fidelity.features(images, extractor=evaluator_features.NAME, weights_path=evaluator_path,
-                                  layers=EVALUATOR_LAYERS, batch_size=batch_size)
-    return SetFeatures(evaluator, {name: image_codes(d, images, batch_size) for name, d in judges.items()})
+@dataclass(frozen=True)
+class InceptionWeights:
+    """The FID Inception's file as stage fetch_weights placed it: path, SHA-256 to check (None: the
+    pinned one), and whether it is a test-only random file (said in every score made with it)."""
+
+    path: str
+    sha256: str | None
+    random: bool
+
+    @classmethod
+    def for_params(cls, p) -> InceptionWeights | None:
+        """None unless the scale's ``extractors`` list ``inception``."""
+        if "inception" not in p.scale.extractors:
+            return None
+        path, digest, random = weights.located(p.weights.dir, weights.FID_INCEPTION)
+        return cls(str(path), digest if random else None, random)
+
+
+def set_features(images, *, evaluator_path: str, judges: dict, batch_size: int | None = None, device="cpu",
+                 patches: np.ndarray | None = None, similarity_judge=None,
+                 inception: InceptionWeights | None = None, count: int | None = None) -> SetFeatures:
+    """The features of ``images`` that every score needs, in one pass a batch at a time: a stored
+    set (uint8 [N, s, s, 3], a memmap is fine) or a stream of uint8 batches straight from a
+    generator (``generate_batches``), so only features are kept, never the set.  ``judges``: name ->
+    FrozenDamsm (their image encoders give the R-precision codes); with ``patches`` (one per image)
+    and ``similarity_judge``, also each image's reference similarity; with ``inception``, the FID
+    Inception's layers (IS, FID, KID) from the same pass.  ``count``: the number of images of a
+    stream (a stored set knows its own), so the features are gathered in buffers of that size."""
+    if count is None:
+        count = len(images)
+    if patches is not None and len(patches) != count:
+        raise ValueError(f"{count} images but {len(patches)} reference patches")
+    if count < 2:
+        raise ValueError(f"a set of {count} image(s): IS splits, FID's covariance and KID need at least 2")
+    evaluator = fidelity.Extraction(evaluator_features.NAME, count=count, weights_path=evaluator_path,
+                                    layers=EVALUATOR_LAYERS, device=device)
+    fid_net = None if inception is None else fidelity.Extraction(
+        "inception", count=count, weights_path=inception.path, weights_sha256=inception.sha256, device=device)
+    codes = {name: fidelity.Gather(count) for name in judges}
+    sims, n = fidelity.Gather(count) if similarity_judge is not None else None, 0
+    with torch.no_grad():
+        for batch in batches(images, batch_size, network_side=0 if inception is None else 299):
+            evaluator.add(batch)
+            if fid_net is not None:
+                fid_net.add(batch)
+            for name, d in judges.items():
+                codes[name].add(d.image(_pixels(batch, _device(d.image)))[1])
+            if sims is not None:
+                sims.add(_similarity(similarity_judge, batch, patches[n:n + len(batch)]))
+            n += len(batch)
+    if n != count:
+        raise ValueError(f"{n} images given but {count} announced")
+    return SetFeatures(evaluator.result(), {k: v.result() for k, v in codes.items()},
+                       None if sims is None else sims.result(), None if fid_net is None else fid_net.result())
 
 
 def reference_positions(prepared: Prepared, rows: np.ndarray) -> np.ndarray:
@@ -128,15 +229,17 @@ class Reference:
     features: SetFeatures
     pools: dict[str, torch.Tensor]
     image_size: int
+    inception: InceptionWeights | None = None   # the file its Inception features came from
 
     FILE = "reference.pt"
 
     @classmethod
     def compute(cls, prepared: Prepared, *, image_size: int, evaluator_path: str, judges: dict, max_words: int,
-                seed: int) -> Reference:
-        feats = set_features(real_crops(prepared, image_size), evaluator_path=evaluator_path, judges=judges)
+                seed: int, device="cpu", inception: InceptionWeights | None = None) -> Reference:
+        feats = set_features(real_crops(prepared, image_size), evaluator_path=evaluator_path, judges=judges,
+                             device=device, inception=inception)
         pools = {name: caption_pool(d, prepared, max_words=max_words, seed=seed) for name, d in judges.items()}
-        return cls(feats, pools, image_size)
+        return cls(feats, pools, image_size, inception)
 
     def for_rows(self, prepared: Prepared, rows: np.ndarray) -> SetFeatures:
         """The features of each caption row's own real image: the `real` row of a set of ``rows``.
@@ -145,8 +248,11 @@ class Reference:
 
     def save(self, directory: str | Path) -> None:
         with io.atomic_dir(directory) as tmp:
+            extra = {} if self.inception is None else {
+                "inception": self.features.inception,
+                "inception_weights": [self.inception.path, self.inception.sha256 or "", self.inception.random]}
             torch.save({"evaluator": self.features.evaluator, "codes": self.features.codes, "pools": self.pools,
-                        "image_size": self.image_size}, tmp / self.FILE)
+                        "image_size": self.image_size, **extra}, tmp / self.FILE)
 
     @classmethod
     def load(cls, directory: str | Path) -> Reference:
@@ -154,7 +260,12 @@ class Reference:
         if not path.is_file():
             raise T2IGANError(f"{path}: no reference features here; run `dvc repro score_reference`")
         state = torch.load(path, weights_only=True)
-        return cls(SetFeatures(state["evaluator"], state["codes"]), state["pools"], state["image_size"])
+        inception = None
+        if "inception" in state:
+            where, digest, random = state["inception_weights"]
+            inception = InceptionWeights(where, digest or None, bool(random))
+        return cls(SetFeatures(state["evaluator"], state["codes"], inception=state.get("inception")), state["pools"],
+                   state["image_size"], inception)
 
 
 def judge_r_precision(codes: torch.Tensor, pool: torch.Tensor, rows: np.ndarray, prepared: Prepared, *,
@@ -196,6 +307,20 @@ def score_features(f: SetFeatures, rows: np.ndarray, *, reference: Reference, pr
            "kid_std": fid["kid_std"]}
     protocol = {k: fid[k] for k in ("extractor", "weights_file", "weights_sha256", "n_generated", "n_real",
                                     "resize", "seed", "isc_splits", "kid_subset_size_used", "notes")}
+    if f.inception is not None:  # the FID Inception's IS / FID / KID beside the evaluator's
+        if reference.features.inception is None:
+            raise T2IGANError("the set was scored with the FID Inception but the reference was not: run "
+                              "`dvc repro score_reference` with the same extractors")
+        w = reference.inception
+        inc = fidelity.metrics(f.inception, reference.features.inception, extractor="inception",
+                               isc_splits=isc_splits, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
+                               seed=seed, weights=Path(w.path), random_weights=w.random,
+                               sizes=([reference.image_size] * 2, [reference.image_size] * 2))
+        out.update({"is_inception": inc["is_mean"], "is_inception_std": inc["is_std"],
+                    "fid_inception": inc["fid"], "kid_inception": inc["kid_mean"],
+                    "kid_inception_std": inc["kid_std"]})
+        protocol["inception"] = {k: inc[k] for k in ("fidelity_extractor", "weights_file", "weights_sha256",
+                                                     "weights_random", "feature_layers", "resize", "notes")}
     if text:
         for name, pool in reference.pools.items():
             rp = judge_r_precision(f.codes[name], pool, rows, prepared, seed=seed, candidates=candidates, folds=folds)

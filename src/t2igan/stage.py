@@ -13,6 +13,45 @@ from t2igan.config import Params, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
 TIMINGS_DIR = Path("reports") / "timings"
+_DEVICES: dict[str, str] = {}  # what the stage ran on (``record_device``), written beside its timings
+
+
+def record_device(device, key: str) -> None:
+    """Note that the stage ran on ``device``, picked by param ``key`` (``train.device.pick_device``
+    calls this): reports/timings/<stage>.json gets it with the device's name and the torch / CUDA /
+    cuDNN versions, beside the metrics, which hold results only (a CPU and a GPU run of equal numbers
+    diff as equal)."""
+    _DEVICES[key] = str(device)
+
+
+def device_record() -> dict:
+    """The recorded devices with the software that ran on them (empty when none was recorded)."""
+    if not _DEVICES:
+        return {}
+    import torch
+
+    out: dict = {"devices": dict(_DEVICES)}
+    out["torch"] = torch.__version__
+    out["cuda"] = torch.version.cuda  # the CUDA the build targets (None: a CPU-only build)
+    if any(d.startswith("cuda") for d in _DEVICES.values()):
+        out["gpu"] = torch.cuda.get_device_name()
+        out["cuda_driver_visible"] = torch.cuda.is_available()
+        out["cudnn"] = torch.backends.cudnn.version()
+    else:
+        out["cpu"] = _cpu_name()
+    return out
+
+
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def label(argv: list[str] | None = None) -> str:
@@ -47,7 +86,7 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
         io.write_json(TIMINGS_DIR / f"{label()}.json", {
             "stage": label(), "wall_seconds": round(wall, 1), "cpu_seconds": round(_cpu_seconds() - cpu, 1),
             "threads": _threads(), "peak_rss_gib": round(peak / 2**20, 2),
-            "glibc_malloc_tuned": tuned})
+            "glibc_malloc_tuned": tuned, **device_record()})
     print(f"done in {wall:.1f} s", file=sys.stderr)
 
 

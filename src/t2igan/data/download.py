@@ -1,6 +1,6 @@
 """Fetching and unpacking the raw archives, safely and resumably.
 
-:func:`fetch` makes sure ``raw_dir/<source.file>`` exists with the pinned md5.  A file that
+:func:`fetch` makes sure ``raw_dir/<source.file>`` exists with the pinned md5 (or SHA-256).  A file that
 is already there (for example placed by hand on an offline machine) is checked and used
 without touching the network.  Otherwise it is downloaded to ``<file>.part`` (resumable
 with HTTP ``Range`` for ``via: http``; through the ``gdown`` package for Google Drive) and
@@ -48,7 +48,7 @@ MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0  # the longest HTTP 429 Retry-After honoured (tests lower it)
 USER_AGENT = "t2igan-downloader/1.0 (+urllib)"
 
-__all__ = ["fetch", "extract", "md5sum", "md5_record", "RETRY_BACKOFF_S"]
+__all__ = ["fetch", "extract", "md5sum", "sha256sum", "md5_record", "RETRY_BACKOFF_S"]
 
 
 # --------------------------------------------------------------------------- checksums
@@ -72,6 +72,14 @@ def md5sum(path: str | os.PathLike, *, progress: bool = False) -> str:
         while block := fh.read(CHUNK):
             digest.update(block)
             bar.update(len(block))
+    return digest.hexdigest()
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
     return digest.hexdigest()
 
 
@@ -138,6 +146,14 @@ def fetch(
     if final.is_file():
         if _looks_like_html(final):
             raise _html_error(final, source, downloaded=False)
+        if source.sha256:
+            actual = sha256sum(final)
+            if not actual.startswith(source.sha256.lower()):
+                raise DownloadError(f"{final} is already present but its SHA-256 is {actual}, expected one starting "
+                                    f"{source.sha256}. Delete it (to download it again) or replace it with the "
+                                    "correct file")
+            log.info("using %s (already present, SHA-256 checked)", final)
+            return final
         actual = _check_md5(final, source, progress=progress)
         expected, record = _expected_md5(source, final)
         if expected is not None and actual.lower() != expected:
@@ -164,6 +180,15 @@ def fetch(
     if _looks_like_html(part):
         part.unlink()
         raise _html_error(final, source, downloaded=True)
+    if source.sha256:
+        actual = sha256sum(part)
+        if not actual.startswith(source.sha256.lower()):
+            part.unlink()
+            raise DownloadError(f"checksum mismatch for {source.file} downloaded from {source.url}: expected a "
+                                f"SHA-256 starting {source.sha256}, got {actual}. The partial download was deleted; "
+                                f"download it by hand, check it, and place it at {final}")
+        os.replace(part, final)
+        return final
     actual = _check_md5(part, source, progress=progress)
     expected, record = _expected_md5(source, final)
     if expected is not None and actual.lower() != expected:

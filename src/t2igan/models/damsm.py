@@ -19,12 +19,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from t2igan.weights import find_weights
+from t2igan.weights import IMAGENET_INCEPTION, find_weights
 
 DIM = 256
-INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
-INCEPTION_SHA256 = "0cc3c7bd"
-INCEPTION_URL = "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth"
+INCEPTION_FILE, INCEPTION_SHA256 = IMAGENET_INCEPTION.file, IMAGENET_INCEPTION.sha256
+INCEPTION_URL = IMAGENET_INCEPTION.url
 
 
 class TextEncoder(nn.Module):
@@ -54,13 +53,13 @@ class InceptionBackbone(nn.Module):
 
     local_channels, global_channels = 768, 2048
 
-    def __init__(self, weights_path: str | None = None, pretrained: bool = True):
+    def __init__(self, weights_path: str | None = None, pretrained: bool = True, weights_sha256: str | None = None):
         super().__init__()
         from torchvision.models import inception_v3
 
         net = inception_v3(weights=None, aux_logits=True, init_weights=not pretrained)
-        if pretrained:
-            path = find_weights(INCEPTION_FILE, INCEPTION_SHA256, INCEPTION_URL, weights_path)
+        if pretrained:  # weights_sha256: the digest to check instead of the pinned one (a test-only random file)
+            path = find_weights(INCEPTION_FILE, weights_sha256 or INCEPTION_SHA256, INCEPTION_URL, weights_path)
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
                  "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b",
@@ -108,11 +107,11 @@ class ImageEncoder(nn.Module):
     cheap, small input can serve the CPU scales."""
 
     def __init__(self, backbone: str = "cnn", *, weights_path: str | None = None, pretrained: bool = True,
-                 cnn_width: int = 32, cnn_input: int | None = None):
+                 cnn_width: int = 32, cnn_input: int | None = None, weights_sha256: str | None = None):
         super().__init__()
         self.cnn_input = cnn_input if backbone == "cnn" else None
         if backbone == "inception_v3":
-            self.backbone: nn.Module = InceptionBackbone(weights_path, pretrained)
+            self.backbone: nn.Module = InceptionBackbone(weights_path, pretrained, weights_sha256)
         elif backbone == "cnn":
             self.backbone = CNNBackbone(cnn_width)
         else:

@@ -152,6 +152,26 @@ def protocol_line(models: list[Model]) -> str:
             f"KID over subsets of {kid}. These are not Inception numbers and compare only with each other.")
 
 
+def inception_section(models: list[Model]) -> list[str]:
+    """The FID Inception's IS / FID / KID (scales whose extractors list it), with their weights."""
+    scored = [m for m in models if "fid_inception" in m.scores["final"]]
+    if not scored:
+        return []
+    rows = [[f"`{m.name}`", _num(m.scores["final"]["is_inception"], 2, std=m.scores["final"]["is_inception_std"]),
+             _num(m.scores["final"]["fid_inception"], 1), _num(m.scores["final"]["kid_inception"], 3),
+             _num(m.scores["untrained"]["fid_inception"], 1)] for m in scored]
+    real = scored[0].scores["real"]
+    rows.append(["real test images (ceiling)", _num(real["is_inception"], 2), _num(real["fid_inception"], 1),
+                 _num(real["kid_inception"], 3), ""])
+    p = scored[0].scores["final"]["protocol"]["inception"]
+    warning = (" **These weights are RANDOM (a test-only setting): the numbers are not IS, FID or KID.**"
+               if p["weights_random"] else "")
+    return ["## On the FID Inception", "", _table(["model", "IS", "FID ↓", "KID ↓", "FID untrained"], rows), "",
+            f"torch-fidelity's `{p['fidelity_extractor']}` (`{p['weights_file']}`, sha256 "
+            f"`{p['weights_sha256'][:12]}…`), resize: {p['resize']}. IS here is the ImageNet Inception's, not the "
+            f"CUB-finetuned one of the text-to-image papers.{warning}", ""]
+
+
 def reference_table(models: list[Model]) -> str:
     rows = []
     for m in models:
@@ -297,7 +317,8 @@ def render(models: list[Model], *, figures: dict[str, str], sweep: dict | None, 
            f"separately (its own stage measured {100 * damsm['r_precision_real']:.1f} % on real test images; "
            f"chance is 1 %). Attribute accuracy: how often the evaluator reads each attribute a caption names. "
            "\"n/a\": the model never reads a caption. G parameters: the sampling network (DRAW: encoder and "
-           "decoder).", "", "Floors: each model untrained, scored the same way.", "", floor_table(models), ""]
+           "decoder).", "", "Floors: each model untrained, scored the same way.", "", floor_table(models), "",
+           *inception_section(models)]
     if "curves" in figures:
         out += ["## Scores over training", "", _image(figures["curves"], "scores per epoch",
                 "IS, FID and R-precision (separately trained judge) of every kept snapshot; dashed: real images."),

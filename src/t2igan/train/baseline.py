@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -217,10 +218,10 @@ def untrained(family: Baseline, seed: int, device: torch.device) -> nn.ModuleDic
 
 
 @torch.no_grad()
-def generate(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
-             damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
-             noise: torch.Tensor | None = None, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 images [N, s, s, 3] (into ``out`` if given), one per caption row (the row gives a
+def generate_batches(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
+                     damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
+                     noise: torch.Tensor | None = None) -> Iterator[np.ndarray]:
+    """uint8 images [B, s, s, 3] a batch at a time, in order, one per caption row (the row gives a
     conditional family its species or caption; the others ignore it).  The noise of item i is
     drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``."""
     from t2igan.generate import to_uint8
@@ -231,11 +232,22 @@ def generate(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np
     if len(noise) != len(rows):
         raise ValueError(f"{len(noise)} latents for {len(rows)} rows")
     cond = row_conditions(family, prepared, rows, seed=seed, damsm=damsm, device=device)
-    if out is None:
-        out = np.zeros((len(rows), family.s.image_size, family.s.image_size, 3), np.uint8)
     for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
         sl = slice(start, start + batch_size)
-        out[sl] = to_uint8(family.sample(nets, noise[sl].to(device), None if cond is None else cond[sl]))
+        yield to_uint8(family.sample(nets, noise[sl].to(device), None if cond is None else cond[sl]))
+
+
+def generate(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
+             damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
+             noise: torch.Tensor | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """``generate_batches`` gathered: uint8 images [N, s, s, 3] (into ``out`` if given)."""
+    if out is None:
+        out = np.zeros((len(rows), family.s.image_size, family.s.image_size, 3), np.uint8)
+    at = 0
+    for images in generate_batches(family, nets, prepared, rows, seed=seed, damsm=damsm, batch_size=batch_size,
+                                   progress=progress, noise=noise):
+        out[at:at + len(images)] = images
+        at += len(images)
     return out
 
 

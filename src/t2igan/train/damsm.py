@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import faults
+from t2igan import faults, weights
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
@@ -57,7 +57,8 @@ class DamsmSettings:
     cnn_width: int = 32
     cnn_input: int | None = None   # side the cnn backbone sees (None: image_size)
     dropout: float = 0.5           # on the word embeddings
-    inception_weights: str | None = None
+    inception_weights: str | None = None   # the ImageNet Inception-v3 file (stage fetch_weights places it)
+    inception_sha256: str | None = None    # its checksum when not the pinned one (test-only random weights)
     workers: int = 0
 
     @classmethod
@@ -70,14 +71,24 @@ class DamsmSettings:
             seed=p.seed + (d.evaluator_seed_offset if evaluator else 0),
             lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
             gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
-            inception_weights=d.inception_weights, workers=d.workers, cnn_input=sc.damsm_input,
+            workers=d.workers, cnn_input=sc.damsm_input, **_inception(p),
             dropout=sc.damsm_dropout)
+
+
+def _inception(p) -> dict:
+    """The backbone's weights file for an inception_v3 DAMSM: where fetch_weights put it, and its
+    checksum when it is a test-only random file (else the pinned one is checked)."""
+    if p.scale.damsm_backbone != "inception_v3":
+        return {}
+    path, digest, random = weights.located(p.weights.dir, weights.IMAGENET_INCEPTION)
+    return {"inception_weights": str(path), "inception_sha256": digest if random else None}
 
 
 def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -> tuple[TextEncoder, ImageEncoder]:
     torch.manual_seed(s.seed)
     text = TextEncoder(vocab_size, embedding=s.embedding, dropout=s.dropout)
-    image = ImageEncoder(s.backbone, weights_path=s.inception_weights, pretrained=pretrained, cnn_width=s.cnn_width,
+    image = ImageEncoder(s.backbone, weights_path=s.inception_weights, weights_sha256=s.inception_sha256,
+                         pretrained=pretrained, cnn_width=s.cnn_width,
                          cnn_input=s.cnn_input)
     return text, image
 

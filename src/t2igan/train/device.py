@@ -7,11 +7,19 @@ from t2igan.errors import T2IGANError
 
 
 def pick_device(name: str, key: str = "train.device") -> torch.device:
-    """``auto`` takes CUDA when one is visible; ``key`` names the param in the error."""
+    """``auto`` takes CUDA when one is visible; ``key`` names the param in the error.  The choice
+    is noted for the stage's run record (``stage.record_device``: device and torch / CUDA versions
+    beside the metrics), so a silent CPU fallback of ``auto`` is visible there."""
+    from t2igan import stage  # the run record; imported here, stage imports the config side
+
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise T2IGANError(f"{key} is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif name == "cuda" and not torch.cuda.is_available():
+        raise T2IGANError(f"{key} is 'cuda' but no CUDA device is usable here (torch {torch.__version__}, built "
+                          f"for CUDA {torch.version.cuda}: no GPU, or a driver too old for it); use 'auto' or 'cpu'")
+    elif name not in ("cpu", "cuda"):
         raise T2IGANError(f"{key} is {name!r}; use one of 'auto', 'cpu', 'cuda'")
-    return torch.device(name)
+    else:
+        device = torch.device(name)
+    stage.record_device(device, key)
+    return device

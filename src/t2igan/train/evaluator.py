@@ -72,20 +72,25 @@ def _loss(model, images, rows, prepared):
     _, species, attrs = model(to_branches(images, [images.shape[-1]])[-1])
     target = torch.from_numpy(prepared.index["class_ids"][rows.numpy()].astype(np.int64) - 1)  # CUB ids are 1-based
     labels = torch.from_numpy(prepared.index["attributes"][rows.numpy()].astype(np.float32))
+    target, labels = target.to(species.device), labels.to(species.device)
     return F.cross_entropy(species, target) + F.binary_cross_entropy_with_logits(attrs, labels)
 
 
-def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True) -> Evaluator:
-    """``_train`` with one trainer per folder and none outliving its launcher (``guard``)."""
+def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True,
+          device="cpu") -> Evaluator:
+    """``_train`` with one trainer per folder and none outliving its launcher (``guard``).  Only a
+    CPU run is bit-reproducible; the model comes back on ``device``."""
     with guard.training(out_dir):
-        return _train(prepared, out_dir, s, progress=progress)
+        return _train(prepared, out_dir, s, progress=progress, device=torch.device(device))
 
 
-def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool = True) -> Evaluator:
+def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool,
+           device: torch.device) -> Evaluator:
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(s.seed)
     model = Evaluator(len(prepared.meta["class_names"]), len(prepared.meta["attribute_names"]), s.width)
+    model.to(device)  # before the optimizer, whose state then lives there too
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
     state = checksummed.load(ckpt_path)
     history: list[dict] = []
@@ -94,7 +99,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
         print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
     elif state is not None:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        opt.load_state_dict(state["optimizer"])  # moved to the parameters' device by the optimizer
         history = state["history"]
     rows = np.flatnonzero(~holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
     data = CropDataset(prepared, rows, s.image_size, train=True, seed=s.seed)
@@ -109,7 +114,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
                                                   drop_last=True, num_workers=s.workers),
                                        desc=f"evaluator epoch {epoch + 1}/{s.epochs}", disable=not progress,
                                        leave=False):
-            loss = _loss(model, images, batch_rows, prepared)
+            loss = _loss(model, images.to(device), batch_rows, prepared)
             if not torch.isfinite(loss):
                 raise EvaluatorError(f"evaluator loss is {loss.item()} in epoch {epoch + 1}; stopped, the last "
                                      f"good checkpoint is kept at {ckpt_path}")
@@ -133,8 +138,9 @@ def predict(model: Evaluator, images: np.ndarray, batch_size: int = 256) -> dict
     out: dict[str, list] = {"features": [], "species": [], "attributes": []}
     for start in range(0, len(images), batch_size):
         x = torch.from_numpy(np.array(images[start:start + batch_size])).permute(0, 3, 1, 2)  # writable copy
+        x = x.to(next(model.parameters()).device)
         for key, value in zip(out, model(to_branches(x, [x.shape[-1]])[-1])):
-            out[key].append(value.numpy())
+            out[key].append(value.float().cpu().numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
 

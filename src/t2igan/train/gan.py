@@ -105,7 +105,7 @@ class GanSettings:
             branches=sc.branches, gf_dim=sc.gf_dim, df_dim=sc.df_dim, max_words=p.preprocess.max_words,
             seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, ema_warmup=t.ema_warmup, gamma1=d.gamma1,
-            gamma2=d.gamma2, gamma3=d.gamma3, snapshot_every=t.snapshot_every, sample_every=t.sample_every,
+            gamma2=d.gamma2, gamma3=d.gamma3, snapshot_every=sc.snapshot_every, sample_every=sc.sample_every,
             sample_captions=t.sample_captions, workers=t.workers, device=t.device, precision=t.precision,
             compile=t.compile)
 
@@ -451,7 +451,7 @@ def missing_snapshots(paths: list[Path], epochs: list[int], what: str, remedy: s
     if missing:
         e, path = missing[0]
         raise TrainingError(f"{path}: no {what} for epoch {e} ({len(missing)} of {len(epochs)} missing); the params "
-                            f"keep snapshots at epochs {epochs} (train.snapshot_every and the scale's gan_epochs). "
+                            f"keep snapshots at epochs {epochs} (the scale's snapshot_every and gan_epochs). "
                             f"Run `{remedy}`")
 
 
