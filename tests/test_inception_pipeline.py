@@ -29,6 +29,19 @@ def test_scores_on_the_fid_inception_through_the_graph(tmp_path):
         assert inc["weights_random"] is True and any("RANDOM extractor weights" in n for n in inc["notes"])
         assert inc["weights_sha256"] == manifest["fid_inception"]["sha256"]
     assert scores["real"]["fid_inception"] < 1e-3 < scores["untrained"]["fid_inception"]
+    # two halves of the real test set, from the features score_reference stored: close, against
+    # the untrained generator's distance to the whole set
+    import sys
+
+    sys.path.insert(0, str(work / "src"))  # the copy's code, as the stages ran it
+    from t2igan.metrics import fidelity
+    from t2igan.score import Reference
+
+    real = Reference.load(work / "data/reference").features.inception
+    half = len(real["2048"]) // 2
+    halves = fidelity.metrics({k: v[:half] for k, v in real.items()}, {k: v[half:] for k, v in real.items()},
+                              extractor="inception", isc_splits=2, kid_subset_size=half)
+    assert halves["fid"] < scores["untrained"]["fid_inception"] / 2
     # the default quick graph needs no weights: the stage writes an empty manifest
     params["scale"], params["weights"]["random_for_tests"] = "quick", False
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
