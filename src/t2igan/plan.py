@@ -124,7 +124,9 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
 
     c, sc = counts(p), p.scale
     measured = _measured(results_dir) if p.scale_name == "paper" else []
-    size, stored = sc.image_size, int(sc.image_size * 76 / 64)
+    from t2igan.data.preprocess import stored_size
+
+    size, stored = sc.image_size, stored_size(sc.image_size)
     final = c.test * sc.captions_per_image
     out = [Row("data", c.images, c.images * (CUB_JPEG_BYTES if p.dataset == "cub" else SYNTHETIC_JPEG_BYTES),
                PROCESS_GB * GB, notes=["CUB by hand or download: hard links into data/birds cost nothing"
@@ -160,9 +162,11 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
             row.notes.append(f"time: {steps:,} steps x the step measured in {step[-1]['file']} (compute only)")
         out.append(row)
 
+    generator_bytes: dict[str, float] = {}  # per variant, for score@'s two generators (final, snapshot)
     for name in p.variants:
         s, variant, G, Ds = _gan(p, name, text, image)
         g_b, g_t = _bytes(G)
+        generator_bytes[name] = g_b
         d_b, d_t = _bytes(Ds)
         kept = len(snapshot_epochs(sc.gan_epochs, sc.snapshot_every))
         ckpt = 2 * g_b + d_b + 2 * (g_t + d_t)  # G, its EMA, the Ds, Adam's moments
@@ -204,7 +208,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
     snap = min(p.score.snapshot_images, c.test)
     for name in p.variants:
         sets = 4  # final, untrained, real (features taken), black_reference
-        ram = (PROCESS_GB * GB + 2 * (text_b + image_b) + evaluator_b + 2 * _bytes(_gan(p, name, text, image)[2])[0]
+        ram = (PROCESS_GB * GB + 2 * (text_b + image_b) + evaluator_b + 2 * generator_bytes[name]
                + sets * final * (features + 2 * codes) + 2 * c.test * cub.N_CAPTIONS * codes
                + 2 * _set_bytes(500, size) + _set_bytes(c.test, stored) + _set_bytes(c.test, size)
                + 2 * final * _set_bytes(1, p.crop_refs.patch_size))
