@@ -11,7 +11,7 @@ def main(p):
     if p.dataset == "synthetic":
         from t2igan.data.synthetic import generate
 
-        info = generate(out, n_images=p.scale.synthetic_images, n_classes=p.data.synthetic.n_classes,
+        info = generate(out, n_images=p.scale.synthetic_images, n_classes=p.scale.synthetic_classes,
                         seed=p.seed, workers=p.data.synthetic.workers)
     else:
         from t2igan.data.cub_fetch import prepare_cub

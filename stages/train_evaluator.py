@@ -10,7 +10,8 @@ def main(p):
     e = p.evaluator
     s = evaluator.EvaluatorSettings(epochs=p.scale.evaluator_epochs, batch_size=e.batch_size,
                                     image_size=p.scale.image_size, seed=p.seed, width=e.width, lr=e.lr,
-                                    holdout=e.holdout, workers=e.workers)
+                                    holdout=e.holdout, workers=e.workers,
+                                    steps_per_epoch=p.scale.steps_per_epoch)
     prepared = Prepared(p.preprocess.out_dir)
     device = pick_device(e.device, "evaluator.device")
     model = evaluator.train(prepared, e.out_dir, s, device=device)

@@ -85,3 +85,35 @@ def test_extractors_and_the_test_only_random_weights_are_checked():
         load_params(root, {"quick.extractors": ["evaluator", "fid"]})
     with pytest.raises(ConfigError, match="lacks 'evaluator'"):
         load_params(root, {"quick.extractors": ["inception"]})
+
+
+# What the smoke preset may change: the data size, the epochs and steps, and what follows from them.
+# The GAN and baseline batches too: the paper's do not fit 15 minutes on 2 cores.
+SMOKE_MAY_DIFFER = {"synthetic_images", "synthetic_classes", "damsm_epochs", "gan_epochs", "evaluator_epochs", "baseline_epochs",
+                    "snapshot_every", "sample_every", "captions_per_image", "evaluator_min_accuracy",
+                    "steps_per_epoch", "gan_batch_size", "baseline_batch_size"}
+
+
+def test_the_smoke_preset_is_the_paper_in_every_shape():
+    smoke, paper = RAW["smoke"], RAW["paper"]
+    assert set(smoke) == set(paper)
+    assert {k: smoke[k] for k in smoke if k not in SMOKE_MAY_DIFFER} == \
+           {k: paper[k] for k in paper if k not in SMOKE_MAY_DIFFER}
+    assert paper["steps_per_epoch"] is None and smoke["steps_per_epoch"] >= 1
+    # every trainer gets a full batch of the training species' images (3/4 of the species)
+    assert paper["baseline_batch_size"] is None and paper["gan_batch_size"] == 20
+    batches = [smoke["damsm_batch_size"], smoke["gan_batch_size"], smoke["baseline_batch_size"],
+               load_params("params.yaml", {"scale": "paper"}).evaluator.batch_size]
+    assert smoke["synthetic_images"] * 0.75 >= max(batches)
+    p = load_params("params.yaml", {"scale": "smoke"})
+    assert p.scale.image_size == 256 and p.scale.branches == 3 and p.scale.damsm_input == 299
+
+
+@pytest.mark.parametrize("value, needle", [(0, "below the minimum 1"), (1.5, "expected an integer")])
+def test_steps_per_epoch_is_a_positive_integer_or_null(value, needle):
+    raw = copy.deepcopy(RAW)
+    raw["quick"]["steps_per_epoch"] = value
+    with pytest.raises(ConfigError, match=f"quick.steps_per_epoch: .*{needle}"):
+        parse_params(raw)
+    raw["quick"]["steps_per_epoch"] = None
+    assert parse_params(raw).scale.steps_per_epoch is None

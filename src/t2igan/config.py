@@ -22,7 +22,7 @@ import yaml
 
 from t2igan.errors import ConfigError
 
-SCALES = ("tiny", "quick", "paper")
+SCALES = ("tiny", "quick", "smoke", "paper")
 
 
 def _positive(**extra: Any) -> Any:
@@ -50,7 +50,6 @@ class CubSources:
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    n_classes: int = _positive()
     workers: int = _positive()
 
 
@@ -168,9 +167,10 @@ EXTRACTORS = ("evaluator", "inception")
 
 @dataclass(frozen=True)
 class ScaleConfig:
-    """A scale preset: everything that changes between tiny, quick and paper runs."""
+    """A scale preset: everything that changes between tiny, quick, smoke and paper runs."""
 
     synthetic_images: int = _positive()
+    synthetic_classes: int = field(metadata={"min": 2})  # species of the synthetic data set (CUB: 200)
     image_size: int = field(metadata={"min": 16})  # side of the largest branch, pixels
     branches: int = field(metadata={"min": 1, "max": 3})
     damsm_backbone: Literal["cnn", "inception_v3"]
@@ -190,9 +190,14 @@ class ScaleConfig:
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
     baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep
     baseline_width: int = _positive()    # DCGAN's ngf = ndf (64 in the paper)
+    # the baselines' batch in place of each entry's own (64); null: the entries'.  Only smoke sets it
+    baseline_batch_size: int | None = field(default=None, metadata={"min": 2})
     # what IS / FID / KID are computed on: the in-pipeline evaluator (always: it also reads the
     # attributes), and the FID Inception (torch-fidelity's port of the TF graph, the papers' numbers)
     extractors: list[str] = field(default_factory=lambda: ["evaluator"])
+    # at most this many batches an epoch in every trainer (GAN, baseline, DAMSM, evaluator); null: whole
+    # epochs.  Only the smoke preset sets it: the paper's networks, a couple of steps each
+    steps_per_epoch: int | None = field(default=None, metadata={"min": 1})
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ class DrawSweepConfig:
 class Params:
     seed: int
     dataset: Literal["synthetic", "cub"]
-    scale_name: Literal["tiny", "quick", "paper"] = field(metadata={"key": "scale"})
+    scale_name: Literal["tiny", "quick", "smoke", "paper"] = field(metadata={"key": "scale"})
     lam: float = field(metadata={"min": 0.0, "key": "lambda"})  # `lambda` is a Python keyword
     # Filled by parse_params from their own sections (None only inside parse_params).
     data: DataConfig | None = None
@@ -309,9 +314,9 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
             raise ConfigError(f"{key}: missing")
         value = _convert(mapping[name], hints[f.name], key)
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
-        if lo is not None and value < lo:
+        if lo is not None and value is not None and value < lo:
             raise ConfigError(f"{key}: {value!r} is below the minimum {lo}")
-        if hi is not None and value > hi:
+        if hi is not None and value is not None and value > hi:
             raise ConfigError(f"{key}: {value!r} is above the maximum {hi}")
         values[f.name] = value
     return cls(**values)

@@ -58,6 +58,16 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
+# images per generation batch x their area: at most 20 images of 256 px (320 of 64 px) whatever
+# generate.batch_size says, because a 256 px batch of 100 took 15 GB of activations (RaGAN on the CPU)
+GENERATE_PIXELS = 20 * 256 * 256
+
+
+def generation_batch(batch_size: int, side: int) -> int:
+    """The images a generation batch of ``side`` px holds: ``batch_size``, or fewer at large sides."""
+    return max(1, min(batch_size, GENERATE_PIXELS // side ** 2))
+
+
 @torch.no_grad()
 def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
                      batch_size: int = 100, attention: bool = False, progress: bool = False,
@@ -72,6 +82,7 @@ def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *,
         raise ValueError(f"{variant.s.variant} takes a reference patch per caption: give {len(rows)} patches, got "
                          f"{'none' if references is None else len(references)}")
     device = next(G.parameters()).device
+    batch_size = generation_batch(batch_size, variant.s.image_size)
     captions, lengths = encode_rows(prepared, rows, max_words, seed)
     class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
     # z and the conditioning noise of item i depend on (seed, i) only, not on the batching

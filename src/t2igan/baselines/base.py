@@ -47,6 +47,7 @@ class BaselineSettings:
     workers: int = 0
     device: str = "auto"
     precision: str = "fp32"  # train.precision: fp32 | bf16 (autocast around the forward passes)
+    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
     options: dict = field(default_factory=dict)
 
     @classmethod
@@ -58,12 +59,15 @@ class BaselineSettings:
             raise ConfigError(f"baselines: no entry {name!r} in params.yaml; known: {', '.join(p.baselines) or 'none'}")
         entry = p.baselines[name]
         options = {**entry.options, **options}
+        if p.scale.baseline_batch_size is not None:
+            options["batch_size"] = p.scale.baseline_batch_size
         # a critic-scheduled GAN updates G once every n_critic batches: it trains n_critic times as
         # many epochs, so every GAN baseline makes the same number of generator updates
         epochs = p.scale.baseline_epochs * options.get("n_critic", 1)
         return cls(name=name, model=entry.model, epochs=epochs, image_size=p.scale.image_size,
                    width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
-                   workers=p.train.workers, device=p.train.device, precision=p.train.precision, options=options)
+                   workers=p.train.workers, device=p.train.device, precision=p.train.precision,
+                   steps_per_epoch=p.scale.steps_per_epoch, options=options)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.device import pick_device
+from t2igan.train.order import epoch_order, epoch_seed
 from t2igan.train.gan import FrozenDamsm, TrainingError
 
 FREE_SETTINGS = ("epochs", "device", "workers")
@@ -141,14 +142,15 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
     if len(dataset) < batch_size:
         raise TrainingError(f"baselines.{s.name}.batch_size {batch_size} is larger than the training set "
                             f"({len(dataset)} images)")
-    per_epoch = len(dataset) // batch_size
+    per_epoch = len(dataset) // batch_size if s.steps_per_epoch is None else min(len(dataset) // batch_size,
+                                                                                  s.steps_per_epoch)
     steps = 0  # in this process, for fault injection
     for epoch in range(len(history), s.epochs):
         t0 = time.perf_counter()
-        torch.manual_seed(s.seed * 100_003 + epoch)
+        torch.manual_seed(epoch_seed(s.seed, epoch))
         dataset.set_epoch(epoch)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), drop_last=True,
+        order = epoch_order(len(dataset), s.seed, epoch, batch_size, s.steps_per_epoch)
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=order, drop_last=True,
                             collate_fn=collate, num_workers=s.workers, pin_memory=device.type == "cuda")
         nets.train()
         sums: dict[str, float] = {}
@@ -206,8 +208,7 @@ def load_model(path: str | Path, device: torch.device) -> tuple[Baseline, nn.Mod
     if state is None:
         raise TrainingError(f"{path}: no trained baseline here; run its train_baseline stage first")
     family = make(BaselineSettings(**state["settings"]))
-    nets = family.build()
-    nets.load_state_dict(state["state"])
+    nets = checkpoint.built_from(family.build, state["state"])
     return family, nets.to(device).eval(), state["epoch"]
 
 
@@ -224,9 +225,10 @@ def generate_batches(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, 
     """uint8 images [B, s, s, 3] a batch at a time, in order, one per caption row (the row gives a
     conditional family its species or caption; the others ignore it).  The noise of item i is
     drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``."""
-    from t2igan.generate import to_uint8
+    from t2igan.generate import generation_batch, to_uint8
 
     device = next(nets.parameters()).device
+    batch_size = generation_batch(batch_size, family.s.image_size)
     if noise is None:
         noise = family.noise(len(rows), np.random.default_rng([seed, 7]))
     if len(noise) != len(rows):

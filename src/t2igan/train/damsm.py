@@ -26,6 +26,7 @@ from t2igan.metrics.r_precision import oracle_r_precision, r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
 from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.device import pick_device
+from t2igan.train.order import epoch_order, epoch_seed
 
 LOSS_TERMS = ("w0", "w1", "s0", "s1")
 
@@ -59,6 +60,7 @@ class DamsmSettings:
     dropout: float = 0.5           # on the word embeddings
     inception_weights: str | None = None   # the ImageNet Inception-v3 file (stage fetch_weights places it)
     inception_sha256: str | None = None    # its checksum when not the pinned one (test-only random weights)
+    steps_per_epoch: int | None = None     # at most this many batches an epoch (the smoke preset); None: all
     workers: int = 0
 
     @classmethod
@@ -72,7 +74,7 @@ class DamsmSettings:
             lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
             gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
             workers=d.workers, cnn_input=sc.damsm_input, **_inception(p),
-            dropout=sc.damsm_dropout)
+            dropout=sc.damsm_dropout, steps_per_epoch=sc.steps_per_epoch)
 
 
 def _inception(p) -> dict:
@@ -159,10 +161,10 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
         lr = learning_rate(s, epoch)
         for group in opt.param_groups:
             group["lr"] = lr
-        torch.manual_seed(s.seed * 100_003 + epoch)  # dropout of this epoch
+        torch.manual_seed(epoch_seed(s.seed, epoch))  # dropout of this epoch
         train_set.set_epoch(epoch)
-        order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
-        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=order.tolist(), drop_last=True,
+        order = epoch_order(len(train_set), s.seed, epoch, s.batch_size, s.steps_per_epoch)
+        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=order, drop_last=True,
                             collate_fn=collate, num_workers=s.workers)
         text.train()
         image.train()

@@ -23,6 +23,7 @@ from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
 from t2igan.train import checkpoint, checksummed, guard
+from t2igan.train.order import epoch_order, epoch_seed
 
 
 class EvaluatorError(T2IGANError):
@@ -38,6 +39,7 @@ class EvaluatorSettings:
     width: int = 32
     lr: float = 1e-3
     holdout: float = 0.1
+    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
     workers: int = 0
 
 
@@ -105,12 +107,12 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
     data = CropDataset(prepared, rows, s.image_size, train=True, seed=s.seed)
     for epoch in range(len(history), s.epochs):
         t0 = time.perf_counter()
-        torch.manual_seed(s.seed * 100_003 + epoch)
+        torch.manual_seed(epoch_seed(s.seed, epoch))
         data.epoch = epoch
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        order = epoch_order(len(data), s.seed, epoch, s.batch_size, s.steps_per_epoch)
         model.train()
         total, n = 0.0, 0
-        for images, batch_rows in tqdm(DataLoader(data, batch_size=s.batch_size, sampler=order.tolist(),
+        for images, batch_rows in tqdm(DataLoader(data, batch_size=s.batch_size, sampler=order,
                                                   drop_last=True, num_workers=s.workers),
                                        desc=f"evaluator epoch {epoch + 1}/{s.epochs}", disable=not progress,
                                        leave=False):

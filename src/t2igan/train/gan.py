@@ -39,6 +39,7 @@ from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import word_mask
 from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.damsm import load_encoders
+from t2igan.train.order import epoch_order, epoch_seed
 from t2igan.train.precision import autocast as lower_precision
 from t2igan.variants import REGISTRY, Batch, Variant
 
@@ -80,6 +81,7 @@ class GanSettings:
     gamma3: float = 10.0
     snapshot_every: int = 1
     sample_every: int = 1
+    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
     sample_captions: int = 16
     workers: int = 0
     device: str = "auto"
@@ -106,6 +108,7 @@ class GanSettings:
             seed=p.seed, lam=p.lam, z_dim=t.z_dim, c_dim=t.c_dim, r_num=t.r_num, lr_g=t.lr_g, lr_d=t.lr_d,
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, ema_warmup=t.ema_warmup, gamma1=d.gamma1,
             gamma2=d.gamma2, gamma3=d.gamma3, snapshot_every=sc.snapshot_every, sample_every=sc.sample_every,
+            steps_per_epoch=sc.steps_per_epoch,
             sample_captions=t.sample_captions, workers=t.workers, device=t.device, precision=t.precision,
             compile=t.compile)
 
@@ -362,9 +365,9 @@ def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSetti
     check_every = 1 if device.type == "cpu" else 100  # a host sync: not every step on a GPU
     for epoch in range(len(history), s.epochs):
         t0 = time.perf_counter()
-        torch.manual_seed(s.seed * 100_003 + epoch)
+        torch.manual_seed(epoch_seed(s.seed, epoch))
         dataset.set_epoch(epoch)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(s.seed * 100_003 + epoch))
+        order = epoch_order(len(dataset), s.seed, epoch, s.batch_size, s.steps_per_epoch)
         loader = DataLoader(dataset, batch_size=local_batch, sampler=world.part(order, s.batch_size),
                             drop_last=True, collate_fn=collate_fn, num_workers=s.workers,
                             pin_memory=device.type == "cuda")
@@ -466,7 +469,6 @@ def load_generator(path: str | Path, damsm: FrozenDamsm, device: torch.device) -
         raise TrainingError(f"{path}: no generator here; run the train stage first")
     s = GanSettings(**state["settings"])
     variant = make_variant(s, damsm)
-    G, _ = variant.build()
-    G.load_state_dict(state["state"])
+    G = checkpoint.built_from(lambda: variant.build()[0], state["state"])
     return variant, G.to(device).eval(), state["epoch"]
 
