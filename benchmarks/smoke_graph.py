@@ -4,7 +4,7 @@ PyTorch but not DVC (the lent GPU machine of benchmarks/gpu_checks.sh):
     python benchmarks/smoke_graph.py --work /tmp/smoke --device cuda --out $OUT/gpu-smoke-stages.json
 
 It copies the code (src/, stages/, dvc.yaml) into --work, writes its params.yaml (the committed one at
-`scale: smoke`, `weights.random_for_tests: true`, every `device` key set to --device, and any
+`scale: smoke`, `weights.random_for_tests: true`, `runtime.device` set to --device, and any
 `-S key=value`), and runs the stages' commands in dvc.yaml's order.  dvc.yaml lists its stages so
 that each comes after those whose outputs it reads (`test_smoke_graph.py` checks it), and a
 `foreach` stage runs once per entry of its section.  It stops at the first failing stage, and
@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "src"))
 from t2igan.cli import overrides  # noqa: E402
 from t2igan.config import set_dotted  # noqa: E402
 
-DEVICE_KEYS = ("damsm.device", "train.device", "evaluator.device", "score.device")
 
 
 def stages(dvc_yaml: dict, params: dict) -> list[dict]:
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    settings = {"scale": "smoke", "weights.random_for_tests": True, **dict.fromkeys(DEVICE_KEYS, args.device),
+    settings = {"scale": "smoke", "weights.random_for_tests": True, "runtime.device": args.device,
                 **overrides(args.set_param)}
     for dotted, value in settings.items():
         set_dotted(params, dotted, value)

@@ -2,6 +2,8 @@
 
     python benchmarks/stage_times.py              # print the markdown table
     python benchmarks/stage_times.py --readme     # and write it into README.md between its markers
+    python benchmarks/stage_times.py --timings W/reports/timings --reports W/reports \
+        --json benchmarks/results/cpu-smoke-stages.json --what "..." --repro-seconds S   # a run's record
 
 Each stage writes reports/timings/<stage>.json when it succeeds (``t2igan.stage.run``): wall
 seconds, CPU seconds (its own and its children's) and peak resident memory.  CPU load = CPU
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date
 from pathlib import Path
 
 
@@ -60,14 +63,32 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _write_json(path: Path, records: list[dict], what: str, repro_seconds: float | None) -> None:
+    first = records[0]
+    total = sum(r["wall_seconds"] for r in records)
+    out = {"what": what, "date": date.today().isoformat(), "cpu": first.get("cpu"), "threads": first.get("threads"),
+           "torch": first.get("torch"), "stages": len(records), "stage_wall_seconds_sum": round(total, 1)}
+    if repro_seconds is not None:  # the rest is DVC's own work between stages and each stage's start-up
+        out |= {"repro_seconds": round(repro_seconds, 1), "outside_stages_seconds": round(repro_seconds - total, 1)}
+    out["rows"] = [{k: r[k] for k in ("stage", "wall_seconds", "cpu_seconds", "peak_rss_gib")}
+                   for r in sorted(records, key=lambda r: r["stage"])]
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timings", type=Path, default=Path("reports/timings"))
     ap.add_argument("--reports", type=Path, default=Path("reports"))
     ap.add_argument("--readme", action="store_true", help="replace the table between its README.md markers")
+    ap.add_argument("--json", type=Path, help="also write the rows, their sum and the machine to this file")
+    ap.add_argument("--what", default="", help="what was run, for --json")
+    ap.add_argument("--repro-seconds", type=float, help="the whole `dvc repro`'s wall seconds, for --json")
     args = ap.parse_args(argv)
-    text = table(rows(args.timings, args.reports))
+    records = rows(args.timings, args.reports)
+    text = table(records)
     print(text)
+    if args.json:
+        _write_json(args.json, records, args.what, args.repro_seconds)
     if args.readme:
         from readme import replace_between  # benchmarks/readme.py, beside this script
 

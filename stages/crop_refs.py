@@ -11,7 +11,7 @@ from t2igan.report import data_figures
 def main(p):
     start = time.perf_counter()
     stats = crop_refs(p.data.out_dir, p.preprocess.out_dir, p.crop_refs.out_dir,
-                      patch_size=p.crop_refs.patch_size, seed=p.seed, workers=p.preprocess.workers)
+                      patch_size=p.crop_refs.patch_size, seed=p.seed, workers=p.runtime.workers)
     stats["seconds"] = stage.elapsed(start)
     io.write_json("reports/data/refs.json", stats)
     out = p.crop_refs.out_dir

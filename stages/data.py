@@ -12,7 +12,7 @@ def main(p):
         from t2igan.data.synthetic import generate
 
         info = generate(out, n_images=p.scale.synthetic_images, n_classes=p.scale.synthetic_classes,
-                        seed=p.seed, workers=p.data.synthetic.workers)
+                        seed=p.seed, workers=p.runtime.workers)
     else:
         from t2igan.data.cub_fetch import prepare_cub
 

@@ -36,7 +36,7 @@ def main(p):
     if sw is None:
         raise ConfigError("params.yaml: no `draw_sweep` section; the stage needs one (see the committed params.yaml)")
     prepared = Prepared(p.preprocess.out_dir)
-    device = pick_device(p.train.device)
+    device = pick_device(p.runtime.device)
     test = prepared.split_indices("test")
     n = min(sw.images, len(test))
     pick = np.sort(np.random.default_rng([p.seed, 17]).choice(len(test), size=n, replace=False))

@@ -39,7 +39,7 @@ from t2igan.train.device import pick_device
 def main(p, name: str):
     start = time.perf_counter()
     g = p.generate
-    device = pick_device(p.train.device)
+    device = pick_device(p.runtime.device)
     prepared = Prepared(p.preprocess.out_dir)
     damsm = gan.FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
     model_dir, out, reports = Path(p.train.out_dir) / name, Path(g.out_dir) / name, Path("reports") / name
@@ -54,13 +54,13 @@ def main(p, name: str):
     io.check_free_disk(out.parent, sets * len(rows) * s.image_size ** 2 * 3, f"generate@{name}'s {sets} set(s)")
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-              batch_size=g.batch_size, meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
+              batch_size=p.runtime.generate_batch, meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
               references=patches)
     final_rate = len(rows) / (time.perf_counter() - t)
     if references:
         black = np.broadcast_to(np.zeros_like(patches[:1]), patches.shape)  # one black patch, seen N times
         write_set(out / "final_black", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-                  batch_size=g.batch_size, references=black,
+                  batch_size=p.runtime.generate_batch, references=black,
                   meta={"variant": name, "epoch": epoch, "captions_per_image": per_image, "reference": "black"})
 
     sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png",

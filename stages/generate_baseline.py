@@ -32,7 +32,7 @@ INTERPOLATION_ROWS, INTERPOLATION_STEPS = 6, 10
 
 def main(p, name: str):
     start = time.perf_counter()
-    device = pick_device(p.train.device)
+    device = pick_device(p.runtime.device)
     prepared = Prepared(p.preprocess.out_dir)
     out, reports = Path(p.generate.out_dir) / name, Path("reports") / name
     figures = reports / "figures"
@@ -43,7 +43,7 @@ def main(p, name: str):
     rows = final_rows(prepared, per_image, p.seed)
     t = time.perf_counter()
     baseline.write_set(out / "final", family, nets, prepared, rows, seed=p.seed, damsm=damsm,
-                       batch_size=p.generate.batch_size,
+                       batch_size=p.runtime.generate_batch,
                        meta={"variant": name, "epoch": epoch, "captions_per_image": per_image})
     rate = len(rows) / (time.perf_counter() - t)
 

@@ -14,7 +14,7 @@ REPORTS = "reports/data"
 def main(p):
     start = time.perf_counter()
     stats = preprocess(p.data.out_dir, p.preprocess.out_dir, image_size=p.scale.image_size,
-                       on_bad_image=p.data.on_bad_image, workers=p.preprocess.workers)
+                       on_bad_image=p.data.on_bad_image, workers=p.runtime.workers)
     stats["seconds"] = stage.elapsed(start)
     prepared = Prepared(p.preprocess.out_dir)
     lengths = np.diff(prepared.captions["offsets"])

@@ -19,7 +19,7 @@ def main(p, name: str):
     out_dir = Path(p.damsm.out_dir) / name
     reports = Path("reports") / name
     names = {f"{split}_{k}": f"{split}/{k}" for split in ("train", "val") for k in damsm.LOSS_TERMS}
-    history = damsm.train(prepared, out_dir, s, device=p.damsm.device,
+    history = damsm.train(prepared, out_dir, s, device=p.runtime.device,
                           live=lambda h: live.write_history(reports / "live", h, names))
     text, image = damsm.export(out_dir, s, len(prepared.vocab))
     rp = damsm.real_r_precision(text, image, prepared, s, candidates=p.damsm.r_precision_candidates,

@@ -63,7 +63,7 @@ def _same_weights(a, b) -> bool:
 
 
 def main(p, name: str):
-    device = pick_device(p.score.device, "score.device")
+    device = pick_device(p.runtime.device)
     prepared = Prepared(p.preprocess.out_dir)
     models, sets_dir, reports = Path(p.train.out_dir), Path(p.generate.out_dir) / name, Path("reports") / name
     damsms = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES}
@@ -85,7 +85,7 @@ def main(p, name: str):
 
     def streamed(v, net, rows_of: np.ndarray):  # a generator's images for rows_of, a batch at a time
         return generate_batches(v, net.eval(), damsms["damsm"], prepared, rows_of, max_words=p.preprocess.max_words,
-                                seed=p.seed, batch_size=p.generate.batch_size,
+                                seed=p.seed, batch_size=p.runtime.generate_batch,
                                 references=references.for_rows(rows_of) if references else None)
 
     torch.manual_seed(p.seed)

@@ -25,7 +25,7 @@ from t2igan.train.device import pick_device
 
 
 def main(p, name: str):
-    device = pick_device(p.score.device, "score.device")
+    device = pick_device(p.runtime.device)
     prepared = Prepared(p.preprocess.out_dir)
     sets_dir, reports = Path(p.generate.out_dir) / name, Path("reports") / name
     family, nets, _ = baseline.load_model(Path(p.train.out_dir) / name / "generator.pt", device)
@@ -37,7 +37,7 @@ def main(p, name: str):
     reference = Reference.load(p.score.reference_dir)
     # the floor is scored a batch at a time as it is generated, never held whole
     floor = baseline.generate_batches(family, baseline.untrained(family, p.seed, device), prepared, rows,
-                                      seed=p.seed, damsm=damsm, batch_size=p.generate.batch_size)
+                                      seed=p.seed, damsm=damsm, batch_size=p.runtime.generate_batch)
     evaluator_path = str(Path(p.evaluator.out_dir) / "evaluator.pt")
     text = family.text_conditional
     # the judges' image codes only for a model that reads captions: the others get "n/a"

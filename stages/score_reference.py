@@ -21,7 +21,7 @@ from t2igan.train.device import pick_device
 def main(p):
     start = time.perf_counter()
     prepared = Prepared(p.preprocess.out_dir)
-    device = pick_device(p.score.device, "score.device")
+    device = pick_device(p.runtime.device)
     judges = {j: gan.FrozenDamsm.load(Path(p.damsm.out_dir) / j, device) for j in JUDGES}
     reference = Reference.compute(prepared, image_size=p.scale.image_size,
                                   evaluator_path=str(Path(p.evaluator.out_dir) / "evaluator.pt"), judges=judges,

@@ -1,7 +1,7 @@
 """Stage train@<variant>: train a GAN variant against the pretrained DAMSM.
 
-    python stages/train.py attngan                                  # one process
-    torchrun --standalone --nproc_per_node=4 stages/train.py attngan  # four, data-parallel
+    python stages/train.py attngan      # runtime.gpus processes: with 4, it becomes
+                                        # torchrun --standalone --nproc_per_node=4 stages/train.py attngan
 """
 import os
 import sys
@@ -34,4 +34,5 @@ def main(p, variant: str):
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python stages/train.py NAME  (a key of `variants` in params.yaml)")
+    distributed.relaunch(stage.runtime_params().gpus, sys.argv)
     stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))

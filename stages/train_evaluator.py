@@ -8,12 +8,12 @@ from t2igan.train.device import pick_device
 
 def main(p):
     e = p.evaluator
-    s = evaluator.EvaluatorSettings(epochs=p.scale.evaluator_epochs, batch_size=e.batch_size,
+    s = evaluator.EvaluatorSettings(epochs=p.scale.evaluator_epochs, batch_size=p.scale.evaluator_batch_size,
                                     image_size=p.scale.image_size, seed=p.seed, width=e.width, lr=e.lr,
-                                    holdout=e.holdout, workers=e.workers,
+                                    holdout=e.holdout, workers=p.runtime.loader_workers,
                                     steps_per_epoch=p.scale.steps_per_epoch)
     prepared = Prepared(p.preprocess.out_dir)
-    device = pick_device(e.device, "evaluator.device")
+    device = pick_device(p.runtime.device)
     model = evaluator.train(prepared, e.out_dir, s, device=device)
     acc = evaluator.held_out_accuracy(model, prepared, s)
     io.write_json("reports/evaluator/metrics.json", {

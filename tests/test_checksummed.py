@@ -171,3 +171,17 @@ def test_a_file_holding_python_objects_is_refused_without_running_them(tmp_path,
     with pytest.raises(checksummed.CheckpointError, match=rf"{path}: it holds Python objects .* refused"):
         checkpoint.load(path)
     assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_the_streamed_file_is_magic_digest_payload(tmp_path):
+    """save streams torch.save's bytes and fills the digest slot last: the digest is the payload's."""
+    import hashlib
+    import io as bytes_io
+
+    checksummed.save(tmp_path / "c.pt", {"w": torch.arange(5000.0), "epoch": 4})
+    data = (tmp_path / "c.pt").read_bytes()
+    head = len(checksummed.MAGIC)
+    assert data[:head] == checksummed.MAGIC
+    assert data[head:head + 32] == hashlib.sha256(data[head + 32:]).digest()
+    state = torch.load(bytes_io.BytesIO(data[head + 32:]), weights_only=True)
+    assert state["epoch"] == 4 and torch.equal(state["w"], torch.arange(5000.0))

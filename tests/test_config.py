@@ -1,11 +1,13 @@
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from t2igan.config import load_params, parse_params
 from t2igan.errors import ConfigError
+from t2igan.train import evaluator
 
 RAW = yaml.safe_load(open("params.yaml"))
 
@@ -29,8 +31,8 @@ def test_default_params_load():
     ("quick.image_size", 8, "quick.image_size: 8 is below the minimum 16"),
     ("quick.colour", "red", "quick: unknown key(s) colour"),
     ("train.lr_g", -0.0002, "train.lr_g: -0.0002 is below the minimum 0.0"),
-    ("train.gpus", 0, "train.gpus: 0 is below the minimum 1"),
-    ("train.gpus", "two", "train.gpus: expected an integer"),
+    ("runtime.gpus", 0, "runtime.gpus: 0 is below the minimum 1"),
+    ("runtime.gpus", "two", "runtime.gpus: expected an integer"),
     ("variants.bogus", {"model": "nope"}, "variants.bogus.model: 'nope' is not a known model; use one of attngan,"),
     ("variants.attngan.colour", 1, "variants.attngan: unknown key(s) colour; known: none"),
     ("baselines.dcgan.lr", -1, "baselines.dcgan.lr: -1.0 is below the minimum"),
@@ -88,10 +90,11 @@ def test_extractors_and_the_test_only_random_weights_are_checked():
 
 
 # What the smoke preset may change: the data size, the epochs and steps, and what follows from them.
-# The GAN and baseline batches too: the paper's do not fit 15 minutes on 2 cores.
-SMOKE_MAY_DIFFER = {"synthetic_images", "synthetic_classes", "damsm_epochs", "gan_epochs", "evaluator_epochs", "baseline_epochs",
-                    "snapshot_every", "sample_every", "captions_per_image", "evaluator_min_accuracy",
-                    "steps_per_epoch", "gan_batch_size", "baseline_batch_size"}
+# The batches too: the paper's do not fit 15 minutes on 2 cores, or its few dozen images.
+SMOKE_MAY_DIFFER = {"synthetic_images", "synthetic_classes", "damsm_epochs", "gan_epochs", "evaluator_epochs",
+                    "baseline_epochs", "snapshot_every", "sample_every", "captions_per_image", "evaluator_min_accuracy",
+                    "steps_per_epoch", "gan_batch_size", "baseline_batch_size", "damsm_batch_size",
+                    "evaluator_batch_size"}
 
 
 def test_the_smoke_preset_is_the_paper_in_every_shape():
@@ -100,11 +103,14 @@ def test_the_smoke_preset_is_the_paper_in_every_shape():
     assert {k: smoke[k] for k in smoke if k not in SMOKE_MAY_DIFFER} == \
            {k: paper[k] for k in paper if k not in SMOKE_MAY_DIFFER}
     assert paper["steps_per_epoch"] is None and smoke["steps_per_epoch"] >= 1
-    # every trainer gets a full batch of the training species' images (3/4 of the species)
+    # every trainer gets a full batch: the GANs, baselines and DAMSM of the training species' images (3/4 of
+    # the species), the evaluator of every species' images less those it holds out
     assert paper["baseline_batch_size"] is None and paper["gan_batch_size"] == 20
-    batches = [smoke["damsm_batch_size"], smoke["gan_batch_size"], smoke["baseline_batch_size"],
-               load_params("params.yaml", {"scale": "paper"}).evaluator.batch_size]
-    assert smoke["synthetic_images"] * 0.75 >= max(batches)
+    assert smoke["synthetic_images"] * 0.75 >= max(smoke["damsm_batch_size"], smoke["gan_batch_size"],
+                                                   smoke["baseline_batch_size"])
+    ev = load_params("params.yaml", {"scale": "smoke"}).evaluator
+    species = np.arange(smoke["synthetic_images"]) % smoke["synthetic_classes"]
+    assert (~evaluator.holdout_mask(species, ev.holdout, 0)).sum() >= smoke["evaluator_batch_size"]
     p = load_params("params.yaml", {"scale": "smoke"})
     assert p.scale.image_size == 256 and p.scale.branches == 3 and p.scale.damsm_input == 299
 

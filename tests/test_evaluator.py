@@ -60,13 +60,21 @@ def test_train_predict_and_resume(prepared, tmp_path):
     assert [h["epoch"] for h in checkpoint.load(tmp_path / "ev" / "checkpoint.pt")["history"]] == [1, 2]
 
 
+def test_fewer_images_than_a_batch_is_a_clear_error(prepared, tmp_path):
+    # the fixture's 12 images (4 species of 3), one of each species held out: 8 left, a batch of 9
+    s = evaluator.EvaluatorSettings(epochs=1, batch_size=9, image_size=32, seed=0, width=4, holdout=0.1)
+    with pytest.raises(evaluator.EvaluatorError, match=r"8 images to train the evaluator on \(of 12.*evaluator_batch_size = 9"):
+        evaluator.train(prepared, tmp_path / "ev", s, progress=False)
+    assert not (tmp_path / "ev" / "evaluator.pt").exists()
+
+
 def test_stage_fails_below_the_accuracy_gate(prepared, tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "stages"))
     import train_evaluator
 
     p = load_params(ROOT / "params.yaml", {"scale": "tiny", "preprocess.out_dir": str(prepared.root),
                                            "evaluator.out_dir": str(tmp_path / "ev"), "evaluator.width": 4,
-                                           "evaluator.batch_size": 4, "tiny.evaluator_min_accuracy": 1.0})
+                                           "tiny.evaluator_batch_size": 4, "tiny.evaluator_min_accuracy": 1.0})
     monkeypatch.chdir(tmp_path)
     with pytest.raises(evaluator.EvaluatorError, match=r"below tiny.evaluator_min_accuracy = 100%"):
         train_evaluator.main(p)

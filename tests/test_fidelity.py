@@ -324,3 +324,25 @@ def test_inception_scores_of_a_set_through_the_scoring_path(random_inception, tm
     wrong = score.InceptionWeights(str(random_inception), None, random=False)  # the pinned checksum: refused
     with pytest.raises(WeightsError, match="does not start with the expected 6726825d"):
         score.set_features(images[:4], evaluator_path=str(tmp_path / "evaluator.pt"), judges={}, inception=wrong)
+
+
+def test_inception_score_equals_torch_fidelity_and_survives_empty_classes():
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    logits = torch.from_numpy(np.random.default_rng(3).normal(0, 4, (37, 50))).float()
+    ours, theirs = fidelity.inception_score(logits, 5, 11), isc_features_to_metric(logits, 5, True, 11)
+    assert ours["mean"] == theirs["inception_score_mean"] and ours["std"] == theirs["inception_score_std"]
+    # a class with no mass in a split (float64 softmax underflows past a gap of ~745): 0 log(0/0) = 0,
+    # where torch-fidelity gives NaN; with one image a split, p(y) = p(y|x) and every KL is 0
+    extreme = torch.zeros(4, 3)
+    extreme[:, 0] = 1000.0
+    assert np.isnan(isc_features_to_metric(extreme, 4, True, 0)["inception_score_mean"])
+    assert fidelity.inception_score(extreme, 4, 0) == {"mean": 1.0, "std": 0.0}
+
+
+def test_inception_score_of_denormal_probabilities_is_finite():
+    """p(y|x) of 5e-324 (the smallest float64) divided by 3 in the mean is 0: log p(y) then comes from
+    the log-probabilities, where log 0 would make the KL infinite."""
+    logits = torch.tensor([[745.0, 0.0], [1000.0, 0.0], [1000.0, 0.0]], dtype=torch.float64)
+    assert logits.softmax(dim=1)[:, 1].mean() == 0 and logits.softmax(dim=1)[0, 1] > 0
+    assert fidelity.inception_score(logits, 1, 0)["mean"] == pytest.approx(1.0, abs=1e-12)  # all sure of class 0

@@ -51,6 +51,21 @@ def test_repro_crop_refs_then_nothing_to_do(project):
     assert "Running stage" not in out
 
 
+def test_changing_every_runtime_setting_reruns_no_stage(project):
+    """`runtime` is how the machine runs the stages: dvc sees nothing to do after changing all of it."""
+    work, env, dvc = project
+    original = (work / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["runtime"] = {"device": "cpu", "workers": 8, "loader_workers": 4, "gpus": 2, "compile": True,
+                         "generate_batch": 7}
+    try:
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        assert "Data and pipelines are up to date" in _run(dvc + ["status", "crop_refs"], work, env)
+        assert "Running stage" not in _run(dvc + ["repro", "crop_refs"], work, env)
+    finally:
+        (work / "params.yaml").write_text(original)
+
+
 def _set(tree: dict, dotted: str, value) -> None:
     *parents, last = dotted.split(".")
     for k in parents:
@@ -333,7 +348,8 @@ def test_score_attngan_with_reference_rows(project):
     # images were generated and scored in the stage, never stored
     assert curves[0]["fid"] != curves[1]["fid"] and np.isfinite([c["fid"] for c in curves]).all()
     record = json.loads((work / "reports/timings/score@attngan.json").read_text())
-    assert record["devices"] == {"score.device": "cpu"} and record["torch"] and "cpu" in record
+    assert record["devices"] == {"runtime.device": "cpu"} and record["torch"] and "cpu" in record
+    assert record["runtime"]["device"] == "auto" and record["runtime"]["gpus"] == 1  # what it ran with
     assert (work / "reports/attngan/score_epochs.png").is_file()
 
 
@@ -493,7 +509,7 @@ def test_queued_lambda_sweep_runs_two_at_a_time(project):
 
 @pytest.mark.slow
 def test_train_stage_on_two_processes(project):
-    """`train.gpus: 2`: the stage's command becomes a 2-process torchrun (gloo here), training what
+    """`runtime.gpus: 2`: the stage re-launches itself as a 2-process torchrun (gloo here), training what
     one process trains, up to floating-point summation order."""
     work, env, dvc = project
     original = (work / "params.yaml").read_text()
@@ -503,12 +519,12 @@ def test_train_stage_on_two_processes(project):
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         _run(dvc + ["repro", "train@attngan"], work, env)
         one = checksummed.load(work / "models/attngan/checkpoint.pt")
-        params["train"]["gpus"] = 2
+        params["runtime"]["gpus"] = 2
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         # the finished one-process run would be reused (the process count is not a setting): train anew
         shutil.rmtree(work / "models/attngan")
         out = _run(dvc + ["repro", "train@attngan"], work, env)
-        assert "torchrun --standalone --nproc_per_node=2 stages/train.py attngan" in out
+        assert "runtime.gpus = 2: torchrun --standalone --nproc_per_node=2 stages/train.py attngan" in out
         assert "2 processes: weights compared identical after 74 steps so far" in out  # 2 epochs of 37 steps
         assert json.loads((work / "reports/attngan/train.json").read_text())["processes"] == 2
         two = checksummed.load(work / "models/attngan/checkpoint.pt")

@@ -31,6 +31,19 @@ def _positive(**extra: Any) -> Any:
 
 # --------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
+class RuntimeConfig:
+    """How this machine runs the stages, not what they compute: no stage lists these among its params,
+    so changing one re-runs nothing (each stage records what it used beside its outputs)."""
+
+    device: Literal["auto", "cpu", "cuda"]                # every stage that runs a network
+    workers: int = _positive()                            # processes of data, preprocess, crop_refs
+    loader_workers: int = field(metadata={"min": 0})      # DataLoader workers of every trainer
+    gpus: int = _positive()                               # train@: data-parallel processes (torchrun)
+    compile: bool                                         # torch.compile the GAN networks
+    generate_batch: int = _positive()                     # images a generation batch at most
+
+
+@dataclass(frozen=True)
 class Source:
     """One downloadable file: where from, its file name in data/raw/, its checksum (md5, or the
     SHA-256 or its first hex digits, as torch hub names pin them: checked instead of the md5)."""
@@ -49,17 +62,11 @@ class CubSources:
 
 
 @dataclass(frozen=True)
-class SyntheticConfig:
-    workers: int = _positive()
-
-
-@dataclass(frozen=True)
 class DataConfig:
     raw_dir: str
     out_dir: str
     on_bad_image: Literal["error", "skip"]
     cub: CubSources
-    synthetic: SyntheticConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,6 @@ class PreprocessConfig:
     out_dir: str
     max_words: int = _positive()
     contact_sheet_images: int = _positive()
-    workers: int = _positive()
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,6 @@ class DamsmConfig:
     gamma3: float = field(metadata={"min": 0.0})
     embedding: int = _positive()
     cnn_width: int = _positive()
-    workers: int = field(metadata={"min": 0})
-    device: Literal["auto", "cpu", "cuda"]
     evaluator_seed_offset: int = _positive()
     r_precision_candidates: int = field(metadata={"min": 2})
     r_precision_folds: int = _positive()
@@ -111,12 +115,8 @@ class TrainConfig:
     r_num: int = field(metadata={"min": 0})
     ema_decay: float = field(metadata={"min": 0.0, "max": 1.0})
     sample_captions: int = _positive()
-    workers: int = field(metadata={"min": 0})
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     ema_warmup: bool = False
-    compile: bool = False
-    gpus: int = field(default=1, metadata={"min": 1})
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,6 @@ class GenerateConfig:
     """Stage generate@<variant>: images from the EMA generator for every test caption."""
 
     out_dir: str
-    batch_size: int = _positive()
     attention_captions: int = _positive()
 
 
@@ -134,11 +133,8 @@ class EvaluatorConfig:
 
     out_dir: str
     width: int = _positive()
-    batch_size: int = field(metadata={"min": 2})
     lr: float = field(metadata={"min": 0.0})
     holdout: float = field(metadata={"min": 0.0, "max": 0.5})
-    workers: int = field(metadata={"min": 0})
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,6 @@ class ScoreConfig:
     kid_subsets: int = _positive()
     snapshot_images: int = _positive()       # captions each snapshot is scored on (generated, never stored)
     reference_dir: str = "data/reference"   # stage score_reference: the real test set's features
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -187,6 +182,7 @@ class ScaleConfig:
     # final set: this many of each test image's 10 captions (10: every test caption, the papers' ~30k)
     captions_per_image: int = field(metadata={"min": 1, "max": 10})
     evaluator_epochs: int = _positive()
+    evaluator_batch_size: int = field(metadata={"min": 2})
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
     baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep
     baseline_width: int = _positive()    # DCGAN's ngf = ndf (64 in the paper)
@@ -226,6 +222,7 @@ class Params:
     dataset: Literal["synthetic", "cub"]
     scale_name: Literal["tiny", "quick", "smoke", "paper"] = field(metadata={"key": "scale"})
     lam: float = field(metadata={"min": 0.0, "key": "lambda"})  # `lambda` is a Python keyword
+    runtime: RuntimeConfig | None = None
     # Filled by parse_params from their own sections (None only inside parse_params).
     data: DataConfig | None = None
     preprocess: PreprocessConfig | None = None
@@ -323,7 +320,7 @@ def build(cls: type, mapping: Any, prefix: str = "") -> Any:
 
 
 # Sections of params.yaml that map to a Params field, and the field's yaml name.
-_SECTIONS = {"data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
+_SECTIONS = {"runtime": RuntimeConfig, "data": DataConfig, "preprocess": PreprocessConfig, "crop_refs": CropRefsConfig,
              "damsm": DamsmConfig, "train": TrainConfig, "generate": GenerateConfig, "evaluator": EvaluatorConfig,
              "score": ScoreConfig, "weights": WeightsConfig}
 

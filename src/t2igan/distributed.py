@@ -1,7 +1,8 @@
 """Data-parallel GAN training over several processes (torchrun; NCCL on GPUs, gloo on CPU).
 
-Launch: ``torchrun --standalone --nproc_per_node=N stages/train.py attngan`` (the train stage
-does this with N = params ``train.gpus``).  A plain ``python`` process is a world of one and
+Launch: ``torchrun --standalone --nproc_per_node=N stages/train.py attngan``.  The train stage
+does this itself (``relaunch``) when params ``runtime.gpus`` is N > 1, so that the process count,
+a runtime knob, is not in dvc.yaml's command.  A plain ``python`` process is a world of one and
 none of this costs anything.
 
 The scheme is DistributedDataParallel's: the same initial weights on every rank, each rank
@@ -23,6 +24,7 @@ up to floating-point summation order.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +37,17 @@ from t2igan.train.device import pick_device
 
 class DistributedError(T2IGANError):
     pass
+
+
+def relaunch(gpus: int, argv: list[str]) -> None:
+    """Become ``torchrun --standalone --nproc_per_node=gpus`` of this script (``argv``) when ``gpus``
+    > 1 and this process is not one of torchrun's already; else return.  The process is replaced, so
+    whoever waits on it (DVC, a shell) waits on torchrun, and a signal to it reaches torchrun."""
+    if gpus <= 1 or "WORLD_SIZE" in os.environ:
+        return
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}", *argv]
+    print(f"runtime.gpus = {gpus}: torchrun --standalone --nproc_per_node={gpus} {' '.join(argv)}", flush=True)
+    os.execv(sys.executable, cmd)
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class World:
     def local_batch(self, global_batch: int) -> int:
         if global_batch % self.size:
             raise DistributedError(f"the batch size ({global_batch}, the scale's gan_batch_size) must be a multiple "
-                                   f"of the number of processes ({self.size}, train.gpus)")
+                                   f"of the number of processes ({self.size}, runtime.gpus)")
         return global_batch // self.size
 
     def slice(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,7 +150,7 @@ def join(device_name: str) -> tuple[World, torch.device]:
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
             raise DistributedError(f"process {rank} wants GPU {local} but {torch.cuda.device_count()} are visible; "
-                                   f"set train.gpus to at most the number of GPUs")
+                                   f"set runtime.gpus to at most the number of GPUs")
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():

@@ -59,7 +59,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 # images per generation batch x their area: at most 20 images of 256 px (320 of 64 px) whatever
-# generate.batch_size says, because a 256 px batch of 100 took 15 GB of activations (RaGAN on the CPU)
+# runtime.generate_batch says, because a 256 px batch of 100 took 15 GB of activations (RaGAN on the CPU)
 GENERATE_PIXELS = 20 * 256 * 256
 
 

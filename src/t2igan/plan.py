@@ -182,7 +182,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
         out.append(row)
         sets = 2 if variant.needs_reference else 1
         gen = Row(f"generate@{name}", sets * final, sets * _set_bytes(final, size),
-                  PROCESS_GB * GB + g_b + text_b + 2 * _set_bytes(p.generate.batch_size, size),
+                  PROCESS_GB * GB + g_b + text_b + 2 * _set_bytes(p.runtime.generate_batch, size),
                   notes=[f"{sets} set(s) of {final:,}" + (" (final, final_black)" if sets == 2 else "")])
         if hit and hit.get("generate_images_per_s"):
             gen.seconds = sets * final / hit["generate_images_per_s"]
@@ -196,7 +196,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
         evaluator = Evaluator(200, N_ATTRIBUTES, p.evaluator.width)
     evaluator_b = _bytes(evaluator)[0]
     out.append(Row("train_evaluator", 0, 4 * evaluator_b, PROCESS_GB * GB + 4 * evaluator_b + _set_bytes(
-        p.evaluator.batch_size * 4, size)))
+        p.scale.evaluator_batch_size * 4, size)))
     features = 4.0 * (evaluator.features_dim + 200 + N_ATTRIBUTES)  # features, species and attribute logits
     if "inception" in sc.extractors:
         features += 4.0 * (2048 + 1008)                                # the FID Inception's pool3 and logits
@@ -222,7 +222,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
         out.append(Row(f"train_baseline@{name}", 0, 2 * b + 2 * t, PROCESS_GB * GB + 4 * b,
                        notes=[f"networks {b / 1e6:.0f} MB"]))
         out.append(Row(f"generate_baseline@{name}", final, _set_bytes(final, size),
-                       PROCESS_GB * GB + b + 2 * _set_bytes(p.generate.batch_size, size)))
+                       PROCESS_GB * GB + b + 2 * _set_bytes(p.runtime.generate_batch, size)))
         out.append(Row(f"score_baseline@{name}", 0, 0.0,
                        PROCESS_GB * GB + 2 * b + 2 * final * (features + 2 * codes) + _set_bytes(c.test, size)))
 

@@ -1,6 +1,7 @@
 """What every stage script shares: params loading, timing, and clean error exits."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from t2igan import allocator, io, logs
-from t2igan.config import Params, load_params
+from t2igan.config import Params, RuntimeConfig, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
 TIMINGS_DIR = Path("reports") / "timings"
@@ -86,8 +87,18 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
         io.write_json(TIMINGS_DIR / f"{label()}.json", {
             "stage": label(), "wall_seconds": round(wall, 1), "cpu_seconds": round(_cpu_seconds() - cpu, 1),
             "threads": _threads(), "peak_rss_gib": round(peak / 2**20, 2),
-            "glibc_malloc_tuned": tuned, **device_record()})
+            "glibc_malloc_tuned": tuned, **device_record(),
+            "runtime": dataclasses.asdict(params.runtime)})  # what it ran with; no stage depends on it
     print(f"done in {wall:.1f} s", file=sys.stderr)
+
+
+def runtime_params(params_path: str = "params.yaml") -> RuntimeConfig:
+    """params.yaml's ``runtime`` section, validated, before the stage runs (a bad file: exit 1)."""
+    try:
+        return load_params(params_path).runtime
+    except T2IGANError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _threads() -> int:

@@ -66,7 +66,7 @@ class BaselineSettings:
         epochs = p.scale.baseline_epochs * options.get("n_critic", 1)
         return cls(name=name, model=entry.model, epochs=epochs, image_size=p.scale.image_size,
                    width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
-                   workers=p.train.workers, device=p.train.device, precision=p.train.precision,
+                   workers=p.runtime.loader_workers, device=p.runtime.device, precision=p.train.precision,
                    steps_per_epoch=p.scale.steps_per_epoch, options=options)
 
 

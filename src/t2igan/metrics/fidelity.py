@@ -11,7 +11,9 @@ Notation (G = generated set, R = real set, f = the extractor's features, p(y|x) 
 probabilities):
 - IS  = exp E_x KL(p(y|x) || p(y)), averaged over ``isc_splits`` chunks of a seeded shuffle
   of G; for the ``inception`` extractor p(y|x) comes from the 1008 logits *without* the fc
-  bias (torch-fidelity's ``logits_unbiased``, as in the original TF code).
+  bias (torch-fidelity's ``logits_unbiased``, as in the original TF code).  Computed by
+  ``inception_score``: torch-fidelity's steps, with KL's convention 0 log(0/q) = 0 where a class has
+  no mass in a whole split (torch-fidelity gives NaN there).
 - FID = |mu_G - mu_R|^2 + Tr(S_G + S_R - 2 (S_G S_R)^1/2) over the pool3 2048-d features;
   mu, S = mean and covariance.
 - KID = unbiased MMD^2 with the cubic polynomial kernel (f.f'/d + 1)^3, mean and std over
@@ -31,6 +33,7 @@ made known with ``register_extractor`` below (which calls
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +41,6 @@ import numpy as np
 import torch
 import torch_fidelity
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
@@ -214,6 +216,29 @@ def features(images: np.ndarray, *, extractor: str = "inception", weights_path: 
     return run.result()
 
 
+def inception_score(logits: torch.Tensor, splits: int, seed: int) -> dict[str, float]:
+    """IS of [N, C] logits over ``splits`` chunks of a seeded shuffle: {"mean", "std"} of the chunks'
+    exp E_x KL(p(y|x) || p(y)).  The same operations, in the same order and in float64, as
+    torch-fidelity's ``isc_features_to_metric`` (so the same numbers), except that a class whose
+    probability underflows to 0 in every image of a chunk adds 0 (0 log(0/0) = 0, KL's convention)
+    instead of NaN: a chunk of one image, or an extractor with extreme logits (random weights)."""
+    n = len(logits)
+    logits = logits[np.random.RandomState(seed).permutation(n), :].double()
+    p, log_p = logits.softmax(dim=1), logits.log_softmax(dim=1)
+    scores = []
+    for i in range(splits):
+        rows = slice(i * n // splits, (i + 1) * n // splits)
+        p_chunk, log_p_chunk = p[rows], log_p[rows]
+        q = p_chunk.mean(dim=0, keepdim=True)
+        # log p(y): torch-fidelity's q.log(), or, where q underflowed to 0 (a denormal p halved by the
+        # mean) and the log would be -inf, the log of the mean taken from the log-probabilities
+        stable = log_p_chunk.logsumexp(dim=0, keepdim=True) - math.log(len(p_chunk))
+        log_q = torch.where(q > 0, q.log(), stable)
+        kl = torch.where(p_chunk > 0, p_chunk * (log_p_chunk - log_q), 0.0)
+        scores.append(kl.sum(dim=1).mean().exp().item())
+    return {"mean": float(np.mean(scores)), "std": float(np.std(scores))}
+
+
 def metrics(generated: dict[str, torch.Tensor], real: dict[str, torch.Tensor] | None, *,
             extractor: str = "inception", isc_splits: int = 10, kid_subset_size: int = 1000,
             kid_subsets: int = 100, seed: int = 0, weights: Path | None = None,
@@ -235,7 +260,7 @@ def metrics(generated: dict[str, torch.Tensor], real: dict[str, torch.Tensor] | 
     splits = min(isc_splits, n_gen)             # an empty split would make IS NaN
     if splits < isc_splits:
         notes.append(f"IS: {isc_splits} splits asked for but only {n_gen} generated images: used {splits}")
-    isc = isc_features_to_metric(generated[layer["isc"]], splits, shuffle=True, rng_seed=seed)
+    isc = inception_score(generated[layer["isc"]], splits, seed)
     fid = kid = subset = None
     if real is None:
         notes.append("no real set: FID and KID not computed")
@@ -261,8 +286,8 @@ def metrics(generated: dict[str, torch.Tensor], real: dict[str, torch.Tensor] | 
     metrics_used = ["isc"] + (["fid", "kid"] if real is not None else [])
     gen_size, real_size = sizes if sizes is not None else (None, None)
     return {
-        "is_mean": isc[KEY_METRIC_ISC_MEAN],
-        "is_std": isc[KEY_METRIC_ISC_STD],
+        "is_mean": isc["mean"],
+        "is_std": isc["std"],
         "fid": fid,
         "kid_mean": kid[KEY_METRIC_KID_MEAN] if kid else None,
         "kid_std": kid[KEY_METRIC_KID_STD] if kid else None,

@@ -14,7 +14,6 @@ renames, it leaves only the previous file.  A damaged one falls back to the prev
 from __future__ import annotations
 
 import hashlib
-import io as bytes_io
 import pickle
 import sys
 from pathlib import Path
@@ -40,25 +39,65 @@ def previous(path: str | Path) -> Path:
 
 def save(path: str | Path, state: dict[str, Any], keep_previous: bool = True) -> None:
     """Write ``state`` atomically with its checksum; ``keep_previous``: a resumable checkpoint,
-    whose current file becomes ``previous(path)`` (and whose writes the fault injection counts)."""
-    buf = bytes_io.BytesIO()
-    torch.save(state, buf)
-    payload = buf.getbuffer()
+    whose current file becomes ``previous(path)`` (and whose writes the fault injection counts).
+    The payload streams to disk as torch.save writes it, hashed on the way, and the digest goes
+    into its slot last: no second copy in memory (a paper-scale RaGAN checkpoint is 1.5 GB)."""
     io.remove_stale_temps(path)
     with io.atomic_write(path, "wb", keep_previous=previous(path) if keep_previous else None) as fh:
-        fh.write(MAGIC + hashlib.sha256(payload).digest())
-        half = len(payload) // 2
-        fh.write(payload[:half])
-        if keep_previous:
-            faults.checkpoint_write(fh)
-        fh.write(payload[half:])
+        fh.write(MAGIC + bytes(_DIGEST))
+        sink = _HashingWriter(fh, faults.checkpoint_write if keep_previous else None, _tensor_bytes(state) // 2)
+        try:
+            torch.save(state, sink)
+        except RuntimeError:
+            if sink.error is not None:  # torch's own end-of-file error hides the disk's: raise the disk's
+                raise sink.error from None
+            raise
+        fh.seek(len(MAGIC))
+        fh.write(sink.digest.digest())
 
 
-def _unpickle(payload) -> tuple[dict | None, str | None]:
-    """torch.load with ``weights_only``: tensors and plain values only.  Every file this project
-    writes is that; anything else (a pickled object, which loading would execute) is refused."""
+def _tensor_bytes(value) -> int:
+    """The bytes of the tensors in a (nested) state: about the size of its torch.save payload."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+class _HashingWriter:
+    """The write side of a file that SHA-256s what passes through.  ``midway(fh)`` runs once, when
+    ``half`` payload bytes are written (about half-way): the crash tests' fault point."""
+
+    def __init__(self, fh, midway=None, half: int = 0):
+        self.fh, self.midway, self.half, self.written, self.digest = fh, midway, half, 0, hashlib.sha256()
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            self.fh.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        self.digest.update(data)
+        self.written += len(data)
+        if self.midway is not None and self.written >= self.half:
+            midway, self.midway = self.midway, None
+            midway(self.fh)
+        return len(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _unpickle(fh) -> tuple[dict | None, str | None]:
+    """torch.load, from ``fh``'s position on, with ``weights_only``: tensors and plain values only.
+    Every file this project writes is that; anything else (a pickled object, which loading would
+    execute) is refused."""
     try:
-        return torch.load(bytes_io.BytesIO(payload), map_location="cpu", weights_only=True), None
+        return torch.load(fh, map_location="cpu", weights_only=True), None
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
         return None, ("it holds Python objects besides tensors and plain values; refused, because loading it "
@@ -68,16 +107,22 @@ def _unpickle(payload) -> tuple[dict | None, str | None]:
 
 
 def _read(path: Path) -> tuple[dict | None, str | None]:
-    """(state, None) for a good file, (None, why) for a damaged or refused one."""
-    data = path.read_bytes()
-    if data.startswith(b"PK") and not data.startswith(MAGIC):  # written before checksums: a bare torch.save
-        return _unpickle(data)
-    if not data.startswith(MAGIC):
-        return None, "it is not a t2igan checkpoint (no header; truncated to nothing, or another file)"
-    digest, payload = data[len(MAGIC):len(MAGIC) + _DIGEST], memoryview(data)[len(MAGIC) + _DIGEST:]
-    if len(digest) < _DIGEST or hashlib.sha256(payload).digest() != digest:
-        return None, f"its checksum does not match ({len(data)} bytes: truncated or corrupted)"
-    return _unpickle(payload)
+    """(state, None) for a good file, (None, why) for a damaged or refused one.  The checksum is
+    computed a chunk at a time and torch.load reads the file itself: one copy in memory."""
+    with path.open("rb") as fh:
+        head = fh.read(len(MAGIC) + _DIGEST)
+        if head.startswith(b"PK") and not head.startswith(MAGIC):  # written before checksums: a bare torch.save
+            fh.seek(0)
+            return _unpickle(fh)
+        if not head.startswith(MAGIC):
+            return None, "it is not a t2igan checkpoint (no header; truncated to nothing, or another file)"
+        digest, sha = head[len(MAGIC):], hashlib.sha256()
+        while chunk := fh.read(1 << 24):
+            sha.update(chunk)
+        if len(digest) < _DIGEST or sha.digest() != digest:
+            return None, f"its checksum does not match ({fh.tell()} bytes: truncated or corrupted)"
+        fh.seek(len(head))
+        return _unpickle(fh)
 
 
 def load_verified(path: str | Path) -> dict[str, Any] | None:

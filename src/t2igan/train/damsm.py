@@ -73,7 +73,7 @@ class DamsmSettings:
             seed=p.seed + (d.evaluator_seed_offset if evaluator else 0),
             lr=d.lr, lr_decay=d.lr_decay, lr_min=d.lr_min, beta1=d.beta1, beta2=d.beta2, clip_rnn=d.clip_rnn,
             gamma1=d.gamma1, gamma2=d.gamma2, gamma3=d.gamma3, embedding=d.embedding, cnn_width=d.cnn_width,
-            workers=d.workers, cnn_input=sc.damsm_input, **_inception(p),
+            workers=p.runtime.loader_workers, cnn_input=sc.damsm_input, **_inception(p),
             dropout=sc.damsm_dropout, steps_per_epoch=sc.steps_per_epoch)
 
 
@@ -129,7 +129,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
     """
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
-    dev = pick_device(device, "damsm.device")
+    dev = pick_device(device)
     text, image = build_encoders(s, len(prepared.vocab))
     text.to(dev)
     image.to(dev)

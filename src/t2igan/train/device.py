@@ -1,4 +1,4 @@
-"""Where training and generation run: the `device` params (auto | cpu | cuda)."""
+"""Where the networks run: ``runtime.device`` (auto | cpu | cuda)."""
 from __future__ import annotations
 
 import torch
@@ -6,7 +6,7 @@ import torch
 from t2igan.errors import T2IGANError
 
 
-def pick_device(name: str, key: str = "train.device") -> torch.device:
+def pick_device(name: str, key: str = "runtime.device") -> torch.device:
     """``auto`` takes CUDA when one is visible; ``key`` names the param in the error.  The choice
     is noted for the stage's run record (``stage.record_device``: device and torch / CUDA versions
     beside the metrics), so a silent CPU fallback of ``auto`` is visible there."""

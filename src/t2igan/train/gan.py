@@ -13,7 +13,7 @@ point and resumed from its last checkpoint replays exactly what the uninterrupte
 and ends with bit-identical weights on CPU.  The resumable checkpoint is checksummed and the
 one before it kept (``train.checksummed``): a damaged file falls back to the previous epoch.
 
-Several processes (torchrun, ``train.gpus``) train data-parallel: see ``t2igan.distributed``.
+Several processes (torchrun, ``runtime.gpus``) train data-parallel: see ``t2igan.distributed``.
 """
 from __future__ import annotations
 
@@ -109,8 +109,8 @@ class GanSettings:
             beta1=t.beta1, beta2=t.beta2, ema_decay=t.ema_decay, ema_warmup=t.ema_warmup, gamma1=d.gamma1,
             gamma2=d.gamma2, gamma3=d.gamma3, snapshot_every=sc.snapshot_every, sample_every=sc.sample_every,
             steps_per_epoch=sc.steps_per_epoch,
-            sample_captions=t.sample_captions, workers=t.workers, device=t.device, precision=t.precision,
-            compile=t.compile)
+            sample_captions=t.sample_captions, precision=t.precision, workers=p.runtime.loader_workers,
+            device=p.runtime.device, compile=p.runtime.compile)
 
 
 class FrozenDamsm:
