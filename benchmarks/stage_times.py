@@ -64,10 +64,12 @@ def table(records: list[dict]) -> str:
 
 
 def _write_json(path: Path, records: list[dict], what: str, repro_seconds: float | None) -> None:
-    first = records[0]
+    def seen(key: str):  # the machine, from the first record that names it (not every stage runs torch)
+        return next((r[key] for r in records if r.get(key) is not None), None)
+
     total = sum(r["wall_seconds"] for r in records)
-    out = {"what": what, "date": date.today().isoformat(), "cpu": first.get("cpu"), "threads": first.get("threads"),
-           "torch": first.get("torch"), "stages": len(records), "stage_wall_seconds_sum": round(total, 1)}
+    out = {"what": what, "date": date.today().isoformat(), "cpu": seen("cpu"), "threads": seen("threads"),
+           "torch": seen("torch"), "stages": len(records), "stage_wall_seconds_sum": round(total, 1)}
     if repro_seconds is not None:  # the rest is DVC's own work between stages and each stage's start-up
         out |= {"repro_seconds": round(repro_seconds, 1), "outside_stages_seconds": round(repro_seconds - total, 1)}
     out["rows"] = [{k: r[k] for k in ("stage", "wall_seconds", "cpu_seconds", "peak_rss_gib")}

@@ -111,6 +111,20 @@ def test_wgan_resumed_at_an_epoch_boundary_ends_bit_identical(tiny):
         assert torch.equal(a["nets"][key], b["nets"][key]), key
 
 
+def test_sample_sheets_leave_the_saved_generator_unchanged(tiny):
+    """Sheets are drawn in eval mode: BatchNorm's running statistics hold the training batches alone, so
+    generator.pt is the same with and without sheets, and holds the checkpoint's networks."""
+    prepared, damsm_dir, tmp = tiny
+    baseline.train(prepared, tmp / "plain", _settings("dcgan", epochs=2), progress=False)
+    baseline.train(prepared, tmp / "sheets", _settings("dcgan", epochs=2), samples_dir=tmp / "s", progress=False)
+    assert sorted(p.name for p in (tmp / "s").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+    plain, sheets = (checkpoint.load(tmp / d / "generator.pt")["state"] for d in ("plain", "sheets"))
+    last = checkpoint.load(tmp / "sheets" / "checkpoint.pt")["nets"]
+    assert any("running_mean" in k for k in plain)  # DCGAN's generator has BatchNorm
+    for key in plain:
+        assert torch.equal(plain[key], sheets[key]) and torch.equal(sheets[key], last[key]), key
+
+
 def test_changed_code_does_not_resume_a_persisted_checkpoint(tiny, monkeypatch, capsys):
     prepared, damsm_dir, tmp = tiny
     baseline.train(prepared, tmp / "run", _settings("dcgan", epochs=1), progress=False)

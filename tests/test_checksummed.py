@@ -153,6 +153,22 @@ def test_a_damaged_damsm_checkpoint_resumes_from_the_previous(tiny, capsys):
     assert "checksum does not match" in out.err and "resuming after epoch 1" in out.out
 
 
+def test_a_damsm_checkpoint_from_other_code_is_not_resumed(tiny, monkeypatch, capsys):
+    """The DAMSM's checkpoint carries the package's code digest, as the GANs' and baselines' do."""
+    from t2igan import source
+    from t2igan.train import damsm
+
+    prepared, _, tmp = tiny
+    s = damsm.DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0,
+                            cnn_width=4, cnn_input=32)
+    damsm.train(prepared, tmp / "d", s, progress=False)
+    monkeypatch.setattr(source, "fingerprint", lambda: "other code")
+    capsys.readouterr()
+    damsm.train(prepared, tmp / "d", dataclasses.replace(s, epochs=2), progress=False)
+    out = capsys.readouterr().out
+    assert "training from scratch" in out and "resuming" not in out
+
+
 class _Payload:
     """Unpickling this runs code: what a hostile `--checkpoint` file would hold."""
 

@@ -93,3 +93,25 @@ def test_the_inception_backbone_loads_a_placed_file_checked_against_its_digest(t
     assert regions.shape == (2, 256, 17, 17) and code.shape == (2, 256) and torch.isfinite(code).all()
     with pytest.raises(WeightsError, match="does not start with the expected 0cc3c7bd"):
         ImageEncoder("inception_v3", weights_path=str(path))
+
+
+def test_image_heads_start_uniform_in_a_tenth_as_the_original():
+    torch.manual_seed(0)
+    enc = ImageEncoder("cnn", cnn_width=8)
+    for head in (enc.local_head, enc.global_head):
+        w = head.weight
+        assert w.abs().max() <= 0.1 and w.abs().max() > 0.09  # U(-0.1, 0.1), not the default fan-in bound
+        assert abs(float(w.mean())) < 0.01
+
+
+def test_learning_rate_decays_while_above_the_floor_as_the_original():
+    from t2igan.train.damsm import DamsmSettings, learning_rate
+
+    s = DamsmSettings(backbone="cnn", epochs=200, batch_size=2, image_size=32, max_words=18, seed=0)
+    lr, original = s.lr, []
+    for _ in range(200):  # AttnGAN's pretrain_DAMSM.py: `if lr > ENCODER_LR / 10.: lr *= 0.98` after each epoch
+        original.append(lr)
+        if lr > s.lr / 10:
+            lr *= 0.98
+    assert [learning_rate(s, e) for e in range(200)] == original
+    assert learning_rate(s, 199) == pytest.approx(1.999e-4, abs=1e-7) and learning_rate(s, 199) < s.lr_min

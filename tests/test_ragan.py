@@ -107,7 +107,8 @@ def test_black_reference_through_the_encoder_and_generator():
 
 
 def test_v1_discriminator_terms_by_hand():
-    """D loss with a reference = mean of the real group + mean of the fake group, R(x, r_bar) in both."""
+    """D loss with a reference: AttnGAN's (real group / 2, fake group with the mismatched pairs / 3) plus the
+    thesis's two reference terms, -1/2 E[log D(x, r_bar)] - 1/2 E[log(1 - D(G(z), r_bar))] (section 3.2.4)."""
     torch.manual_seed(0)
     D = init_weights(ragan.RefDiscriminator(32, df_dim=4)).eval()
     g = torch.Generator().manual_seed(2)
@@ -119,11 +120,12 @@ def test_v1_discriminator_terms_by_hand():
 
     with torch.no_grad():
         fr, ff = D(real), D(fake)
-        real_terms = [bce(D.uncond(fr), 1), bce(D.cond(fr, s), 1), bce(D.ref(fr, r), 1)]
-        fake_terms = [bce(D.uncond(ff), 0), bce(D.cond(ff, s), 0), bce(D.cond(fr[:-1], s[1:]), 0), bce(D.ref(ff, r), 0)]
-        expect = sum(real_terms) / 3 + sum(fake_terms) / 4
-        assert float(adv.discriminator_loss(D, real, fake, s, r)) == pytest.approx(expect, rel=1e-5)
-        attngan_only = sum(real_terms[:2]) / 2 + sum(fake_terms[:3]) / 3
+        attngan_only = ((bce(D.uncond(fr), 1) + bce(D.cond(fr, s), 1)) / 2
+                        + (bce(D.uncond(ff), 0) + bce(D.cond(ff, s), 0) + bce(D.cond(fr[:-1], s[1:]), 0)) / 3)
+        # the thesis's terms, from the probabilities: -1/2 mean log D(x, r) - 1/2 mean log(1 - D(G(z), r))
+        d_real, d_fake = torch.sigmoid(D.ref(fr, r)), torch.sigmoid(D.ref(ff, r))
+        thesis = float(-0.5 * torch.log(d_real).mean() - 0.5 * torch.log(1 - d_fake).mean())
+        assert float(adv.discriminator_loss(D, real, fake, s, r)) == pytest.approx(attngan_only + thesis, rel=1e-5)
         assert float(adv.discriminator_loss(D, real, fake, s)) == pytest.approx(attngan_only, rel=1e-5)
         g_expect = bce(D.uncond(ff), 1) + bce(D.cond(ff, s), 1) + bce(D.ref(ff, r), 1)
         assert float(adv.generator_adversarial(D, fake, s, r)) == pytest.approx(g_expect, rel=1e-5)
@@ -137,7 +139,7 @@ def test_variant_options_pick_discriminators_and_weight_the_similarity():
                                options=options)
 
     v0 = RaGAN(settings(), damsm=None)
-    assert (v0.o.version, v0.o.lambda2, v0.o.ref_blocks, v0.o.reference_species) == (0, 1.0, True, "same")
+    assert (v0.o.version, v0.o.lambda2, v0.o.ref_blocks, v0.o.reference_species) == (0, 1.0, True, "any")
     _, Ds = v0.build()
     assert not any(hasattr(D, "ref") for D in Ds)
     v1 = RaGAN(settings(version=1, lambda2=5.0), damsm=None)

@@ -8,8 +8,9 @@ mismatched pairs, one fewer than the batch).  Across data-parallel processes the
 over the global batch: a rank's last image takes the next rank's first sentence.
 
 ``reference`` (RaGAN v1): the reference code r_bar, judged by a third logit ``D.ref(x, r_bar)``
-exactly as the sentence is by ``D.cond``: real -> 1, fake -> 0 for D, fake -> 1 for G.  Every
-group of terms is averaged, so AttnGAN's loss is unchanged when there is no reference.
+exactly as the sentence is by ``D.cond``: real -> 1, fake -> 0 for D, fake -> 1 for G.  As the
+thesis writes it (section 3.2.4), D's two reference terms are added to AttnGAN's, each weighted
+1/2, so AttnGAN's own terms keep their weights whether or not there is a reference.
 """
 from __future__ import annotations
 
@@ -26,17 +27,17 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 def discriminator_loss(D, real: torch.Tensor, fake: torch.Tensor, sentence: torch.Tensor,
                        reference: torch.Tensor | None = None) -> torch.Tensor:
     """[BCE(U(real),1) + BCE(C(real,s),1)] / 2 + [BCE(U(fake),0) + BCE(C(fake,s),0) + BCE(C(real, s'),0)] / 3,
-    with BCE(R(real,r),1) and BCE(R(fake,r),0) in the two groups when ``reference`` is given."""
+    plus [BCE(R(real,r),1) + BCE(R(fake,r),0)] / 2 when ``reference`` is given (the thesis's eq. in 3.2.4)."""
     real_f, fake_f = D(real), D(fake)
     nxt = _next_sentences(sentence)
     matched, mismatched = D.cond.pairs(real_f, [sentence, nxt])  # one features' share of the joint conv
     real_terms = [_bce(D.uncond(real_f), 1.0), _bce(matched, 1.0)]
     fake_terms = [_bce(D.uncond(fake_f), 0.0), _bce(D.cond(fake_f, sentence), 0.0),
                   _mismatched(mismatched, len(sentence))]
+    loss = sum(real_terms) / len(real_terms) + sum(fake_terms) / len(fake_terms)
     if reference is not None:
-        real_terms.append(_bce(D.ref(real_f, reference), 1.0))
-        fake_terms.append(_bce(D.ref(fake_f, reference), 0.0))
-    return sum(real_terms) / len(real_terms) + sum(fake_terms) / len(fake_terms)
+        loss = loss + (_bce(D.ref(real_f, reference), 1.0) + _bce(D.ref(fake_f, reference), 0.0)) / 2
+    return loss
 
 
 def _next_sentences(sentence: torch.Tensor) -> torch.Tensor:

@@ -118,6 +118,8 @@ class ImageEncoder(nn.Module):
             raise ValueError(f"unknown image encoder backbone {backbone!r}; use 'inception_v3' or 'cnn'")
         self.local_head = nn.Conv2d(self.backbone.local_channels, DIM, 1, bias=False)
         self.global_head = nn.Linear(self.backbone.global_channels, DIM)
+        for head in (self.local_head, self.global_head):  # the original's init_trainable_weights (bias: default)
+            nn.init.uniform_(head.weight, -0.1, 0.1)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images [B, 3, H, W] in [-1, 1] -> regions [B, 256, h, w], code [B, 256]."""

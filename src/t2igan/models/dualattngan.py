@@ -11,8 +11,11 @@ What differs from AttnGAN (``models/attngan.py``, whose notation this follows):
   1x1 linear projection), and spectral normalisation wraps every conv and linear layer of G
   and of every D.
 
-``full=False`` builds the reduced network the seed report actually ran: AttnGAN's ResBlocks
-and no spectral normalisation, the dual attention kept.
+``full=False`` builds a reduced network: AttnGAN's ResBlocks and no spectral normalisation, the
+paper's dual attention kept.  It is not the network seed 000 ran.  That report (its section 6.2)
+kept ResBlocks too, but its fork replaced CAM's pooling and MLP with stride-2 convolutions that
+cut the channels to an eighth (for memory), and its SAM differs from SAGAN's; neither is
+reproduced here, so the seed's DualAttnGAN numbers are not expected from either setting.
 """
 from __future__ import annotations
 

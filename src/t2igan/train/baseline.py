@@ -195,7 +195,15 @@ def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, sam
                   s: BaselineSettings) -> None:
     from t2igan.report.grids import sample_sheet  # the report side; not needed for training itself
 
-    sample_sheet(family, nets, prepared, _grid_path(samples_dir, epoch), damsm=damsm, title=f"{s.name}, epoch {epoch}")
+    # in eval mode: in train mode BatchNorm would normalise with the sheet's batch and fold it into its
+    # running statistics, so the saved generator would depend on whether sheets were drawn
+    training = nets.training
+    nets.eval()
+    try:
+        sample_sheet(family, nets, prepared, _grid_path(samples_dir, epoch), damsm=damsm,
+                     title=f"{s.name}, epoch {epoch}")
+    finally:
+        nets.train(training)
 
 
 def save_model(path: Path, nets: nn.ModuleDict, s: BaselineSettings, epoch: int) -> None:

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import faults, weights
+from t2igan import faults, source, weights
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
@@ -96,8 +96,15 @@ def build_encoders(s: DamsmSettings, vocab_size: int, pretrained: bool = True) -
 
 
 def learning_rate(s: DamsmSettings, epoch: int) -> float:
-    """AttnGAN's schedule: lr * 0.98^epoch, not below lr_min (set on one optimiser, never re-created)."""
-    return max(s.lr * s.lr_decay ** epoch, s.lr_min)
+    """AttnGAN's schedule, multiplication for multiplication: after each epoch, lr *= lr_decay while lr >
+    lr_min, so it ends at the first value at or below lr_min (2e-3 -> 1.999e-4 after 114 decays, not
+    2e-4).  Set on one optimiser, never re-created."""
+    lr = s.lr
+    for _ in range(epoch):
+        if lr <= s.lr_min:
+            break
+        lr *= s.lr_decay
+    return lr
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -137,7 +144,8 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
     opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
     history: list[dict] = []
     state = checksummed.load(ckpt_path)
-    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs)
+    settings = {**asdict(s), "code": source.fingerprint()}  # changed code does not resume, as the GANs'
+    reason = checkpoint.why_not_resume(state, settings, prepared.fingerprint(), s.epochs)
     if reason:
         print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
         state = None
@@ -188,7 +196,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
         val = evaluate_loss(text, image, val_set, s)
         history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
                         **{f"train_{k}": sums[k] / n for k in LOSS_TERMS}, **{f"val_{k}": v for k, v in val.items()}})
-        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "text": text.state_dict(),
+        checksummed.save(ckpt_path, {"settings": settings, "data": prepared.fingerprint(), "text": text.state_dict(),
                                     "image": image.state_dict(), "optimizer": opt.state_dict(), "history": history})
         if live is not None:
             live(history)

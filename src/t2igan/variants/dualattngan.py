@@ -1,8 +1,9 @@
 """DualAttnGAN (Cai et al. 2019): AttnGAN's losses and training, with the dual-attention generator
 (``models/dualattngan.py``) and spectral normalisation on G and on every D.
 
-Option ``full: false`` is the network the seed report ran: AttnGAN's ResBlocks, no spectral
-normalisation, the dual attention kept (params.yaml has it as ``dualattngan_reduced``).
+Option ``full: false`` is a reduced network: AttnGAN's ResBlocks, no spectral normalisation, the
+paper's dual attention kept (params.yaml has it as ``dualattngan_reduced``).  It is not seed 000's
+network, whose channel and spatial attention differ (``models/dualattngan.py`` says how).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from t2igan.variants.attngan import AttnGAN
 class DualAttnGAN(AttnGAN):
     @dataclass(frozen=True)
     class Options:
-        full: bool = True   # inverted residual blocks and spectral norm; false: the seed's reduced network
+        full: bool = True   # inverted residual blocks and spectral norm; false: ResBlocks, no spectral norm
 
     def build(self) -> tuple[nn.Module, nn.ModuleList]:
         s, full = self.s, self.o.full

@@ -9,7 +9,8 @@ both through the same encoder.
 
 Options (params.yaml ``variants.<name>``): ``version`` 0 (AttnGAN's discriminators) or 1 (also
 a reference-conditioned logit in D and in G's adversarial loss); ``lambda2``; ``ref_blocks``
-(false: no F_ref, the ablation); ``reference_species`` (same | any: whose patches it sees).
+(false: no F_ref, the ablation); ``reference_species`` (any, the thesis's choice in its section 4.4: a
+caption's patch may come from another species; same: from the caption's own species).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class RaGAN(AttnGAN):
         version: int = field(default=0, metadata={"min": 0, "max": 1})   # 1: reference-conditioned D terms
         lambda2: float = field(default=1.0, metadata={"min": 0.0})       # weight of L_sim (thesis: 1)
         ref_blocks: bool = True                                          # false: no F_ref blocks (ablation)
-        reference_species: Literal["same", "any"] = "same"               # the patches' species
+        reference_species: Literal["same", "any"] = "any"                # the patches' species (thesis: any)
 
     needs_reference = True
 
