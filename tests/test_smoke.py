@@ -3,7 +3,8 @@
 epoch) through `report`, on the CPU, with test-only random Inception weights.
 
 Marked `smoke`: CI runs it as its own step (README, "Run the tests").  The target is 15 minutes on
-2 cores; its `dvc repro` took 12.5 (2026-12-04, 2-core EPYC; benchmarks/results/cpu-smoke-stages.json).
+2 cores; its `dvc repro` took 12.2 in CI's script on a fresh clone (2026-12-04, 2-core EPYC;
+benchmarks/results/cpu-smoke-stages.json).
 The hard limit here is 25: on the same machine one train step took 7.6 s at one hour and 21 s at another."""
 from __future__ import annotations
 
