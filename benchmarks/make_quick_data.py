@@ -3,7 +3,7 @@ import time
 from pathlib import Path
 
 from t2igan.data.preprocess import preprocess
-from t2igan.data.synthetic import generate
+from t2igan.synthbirds import generate
 
 if __name__ == "__main__":  # the generator's worker pool re-imports this module
     t0 = time.perf_counter()

@@ -30,7 +30,6 @@ from t2igan.cli import overrides  # noqa: E402
 from t2igan.config import set_dotted  # noqa: E402
 
 
-
 def stages(dvc_yaml: dict, params: dict) -> list[dict]:
     """Every stage of dvc.yaml in its order, as {name (as DVC names it), cmd, deps, outs}; a
     ``foreach: ${section}`` stage expands over that params section's entries, and ``${key}``,

@@ -3,19 +3,17 @@ import time
 from pathlib import Path
 
 from t2igan import io, stage
+from t2igan.data.cub_fetch import prepare_cub
+from t2igan.synthbirds import generate
 
 
 def main(p):
     start = time.perf_counter()
     out = Path(p.data.out_dir)
     if p.dataset == "synthetic":
-        from t2igan.data.synthetic import generate
-
         info = generate(out, n_images=p.scale.synthetic_images, n_classes=p.scale.synthetic_classes,
                         seed=p.seed, workers=p.runtime.workers)
     else:
-        from t2igan.data.cub_fetch import prepare_cub
-
         prepare_cub(p.data.cub, Path(p.data.raw_dir), out)
         info = {}
     io.write_json("reports/data/data.json", {"dataset": p.dataset, "seconds": stage.elapsed(start),

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from t2igan import io, stage  # noqa: E402
-from t2igan.baselines import BaselineSettings  # noqa: E402
+from t2igan.baselines.base import BaselineSettings  # noqa: E402
 from t2igan.data import cub  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.errors import ConfigError  # noqa: E402

@@ -54,7 +54,8 @@ def main(p, name: str):
     io.check_free_disk(out.parent, sets * len(rows) * s.image_size ** 2 * 3, f"generate@{name}'s {sets} set(s)")
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-              batch_size=p.runtime.generate_batch, meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
+              batch_size=p.runtime.generate_batch,
+              meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
               references=patches)
     final_rate = len(rows) / (time.perf_counter() - t)
     if references:

@@ -13,20 +13,16 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from t2igan import io, stage
-from t2igan.baselines.draw import DRAWBaseline
 from t2igan.data import cub
-from t2igan.data.dataset import centre_crops, to_branches
+from t2igan.data.dataset import centre_crops
 from t2igan.data.preprocess import Prepared
-from t2igan.generate import final_rows, sample_rows, to_uint8
-from t2igan.report.grids import image_grid, interpolation_figures, sample_sheet
+from t2igan.generate import final_rows, sample_rows
+from t2igan.report.grids import interpolation_figures
 from t2igan.train import baseline
 from t2igan.train.device import pick_device
 
-CANVAS_IMAGES = 6
+TEST_FIGURE_IMAGES = 6
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 6, 10
 
 
@@ -47,30 +43,20 @@ def main(p, name: str):
                        meta={"variant": name, "epoch": epoch, "captions_per_image": per_image})
     rate = len(rows) / (time.perf_counter() - t)
 
-    sample_sheet(family, nets, prepared, figures / "generated.png", damsm=damsm, n=32, title=name)
+    baseline.sample_sheet(family, nets, prepared, figures / "generated.png", damsm=damsm, n=32, title=name)
     paths = baseline.interpolation(family, nets, prepared, sample_rows(prepared, INTERPOLATION_ROWS),
                                    steps=INTERPOLATION_STEPS, seed=p.seed, damsm=damsm)
     interpolation_figures(paths, figures / "interpolation.png", figures / "interpolation.gif")
-    if isinstance(family, DRAWBaseline):
-        canvas_figure(family, nets, prepared, damsm, figures / "canvas.png", seed=p.seed, device=device)
+    if family.reads_test_images:  # e.g. DRAW's canvas after every step
+        rows = sample_rows(prepared, TEST_FIGURE_IMAGES)
+        real = centre_crops(prepared, rows // cub.N_CAPTIONS, family.s.image_size)
+        cond = baseline.row_conditions(family, prepared, rows, seed=p.seed, damsm=damsm, device=device)
+        for file, image in family.test_figures(nets, real, cond, seed=p.seed).items():
+            io.save_png(figures / file, image)
     io.write_json(reports / "generate.json", {
         "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
         "images_per_s": round(rate, 1), "seconds": stage.elapsed(start),
     })
-
-
-def canvas_figure(family, nets, prepared, damsm, path: Path, *, seed: int, device) -> None:
-    """Rows: test images; columns: the image, then DRAW's canvas after each step."""
-    rows = sample_rows(prepared, CANVAS_IMAGES)
-    real = centre_crops(prepared, rows // cub.N_CAPTIONS, family.s.image_size)
-    x = to_branches(torch.from_numpy(real).permute(0, 3, 1, 2).to(device), [family.s.image_size])[0]
-    cond = baseline.row_conditions(family, prepared, rows, seed=seed, damsm=damsm, device=device)
-    canvases = family.canvases(nets, x, cond, seed)                            # [B, T, 3, s, s]
-    steps = canvases.shape[1]
-    grid = np.concatenate([real[:, None], to_uint8(canvases.flatten(0, 1)).reshape(len(rows), steps,
-                                                                                   *real.shape[1:])], axis=1)
-    labels = ["image"] + [f"step {t + 1}" for t in range(steps)]
-    io.save_png(path, image_grid(grid, column_labels=labels))
 
 
 if __name__ == "__main__":

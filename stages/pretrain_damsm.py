@@ -27,17 +27,20 @@ def main(p, name: str):
     oracle = damsm.caption_ceiling(prepared, candidates=p.damsm.r_precision_candidates,
                                    folds=p.damsm.r_precision_folds, seed=p.seed)
     last = history[-1]
+    # metrics.json: the numbers `dvc metrics` shows; run.json beside it: how they were made, and the time
     io.write_json(reports / "metrics.json", {
         "r_precision_real": round(rp["real"]["mean"], 4), "r_precision_real_std": round(rp["real"]["std"], 4),
         "r_precision_shuffled": round(rp["shuffled"]["mean"], 4),
         # the ceiling the captions allow: a judge knowing every true attribute (ties: misses / broken at random)
         **({"r_precision_oracle": round(oracle["strict"], 4),
             "r_precision_oracle_random_ties": round(oracle["random_ties"], 4)} if oracle else {}),
+        **{f"final_{k}": round(last[k], 4) for k in names},
+    })
+    io.write_json(reports / "run.json", {
         "r_precision_protocol": f"{rp['real']['candidates']} candidates (1 true + others from other classes), "
                                 f"cosine on DAMSM codes, {p.damsm.r_precision_folds} folds, "
                                 f"{rp['real']['n']} test captions of {rp['images']} images, seed {p.seed}",
         "epochs": last["epoch"], "seconds_per_epoch": round(sum(h["seconds"] for h in history) / len(history), 2),
-        **{f"final_{k}": round(last[k], 4) for k in names},
         "backbone": s.backbone, "image_size": s.image_size, "encoder_input": s.cnn_input, "seed": s.seed,
         # weights.random_for_tests: the backbone was random (test only), so is every judgement made with it
         **({"inception_weights": "RANDOM (test only)"} if s.inception_sha256 else {}),

@@ -31,6 +31,7 @@ import torch  # noqa: E402
 from t2igan import io, stage  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.generate import final_rows, generate_batches  # noqa: E402
+from t2igan.metrics import registry  # noqa: E402
 from t2igan.score import (  # noqa: E402
     JUDGES,
     InceptionWeights,
@@ -47,7 +48,7 @@ from t2igan.score import (  # noqa: E402
 from t2igan.train import gan  # noqa: E402
 from t2igan.train.device import pick_device  # noqa: E402
 
-CURVES = ("is", "fid", "kid", "r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
+CURVES = registry.curve_keys()  # every snapshot is scored on these (t2igan.metrics.registry)
 
 
 def _load_set(path: Path) -> tuple[io.StoredImages, np.ndarray]:
@@ -125,12 +126,14 @@ def main(p, name: str):
         curves.append({"epoch": epoch, **{k: s[k] for k in CURVES}})
         del snap_G
     io.write_json(reports / "scores.json", scores)
+    io.write_json(reports / "metrics.json", registry.headline(scores["final"]))  # what `dvc metrics` shows
     io.write_json(reports / "score_epochs.json", curves)
     _plot(curves, scores, reports / "score_epochs.png", name)
 
 
 def _plot(curves: list[dict], scores: dict, path: Path, name: str) -> None:
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), dpi=100)
+    rows = -(-len(CURVES) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(11, 3 * rows), dpi=100, squeeze=False)
     epochs = [c["epoch"] for c in curves]
     for ax, key in zip(axes.ravel(), CURVES):
         ax.plot(epochs, [c[key] for c in curves], "o-", color="#4477aa", label=f"{name} (snapshots)")

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from t2igan import io, stage
-from t2igan.baselines.draw import DRAWBaseline
 from t2igan.data import cub
 from t2igan.data.preprocess import Prepared
+from t2igan.metrics import registry
 from t2igan.score import JUDGES, InceptionWeights, Reference, real_crops, score_features, set_features
 from t2igan.train import baseline, gan
 from t2igan.train.device import pick_device
@@ -55,12 +55,13 @@ def main(p, name: str):
     if not text:
         for row in scores.values():
             row["protocol"]["text_scores"] = f"n/a: {name} ({family.s.model}) never reads a caption"
-    if isinstance(family, DRAWBaseline):
+    if family.reads_test_images:  # e.g. DRAW's reconstruction error and KL per step
         test_rows = prepared.split_indices("test") * cub.N_CAPTIONS  # each test image with its first caption
         cond = baseline.row_conditions(family, prepared, test_rows, seed=p.seed, damsm=damsm, device=device)
         real = real_crops(prepared, p.scale.image_size)
-        scores["final"]["draw"] = family.statistics(nets, real, cond, seed=p.seed)
+        scores["final"].update(family.test_scores(nets, real, cond, seed=p.seed))
     io.write_json(reports / "scores.json", scores)
+    io.write_json(reports / "metrics.json", registry.headline(scores["final"]))  # what `dvc metrics` shows
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from t2igan import io, live, stage
-from t2igan.baselines import BaselineSettings
+from t2igan.baselines.base import BaselineSettings
 from t2igan.data.preprocess import Prepared
 from t2igan.train import baseline
 

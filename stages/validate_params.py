@@ -6,12 +6,13 @@ Every stage depends on this one's output, which is the same text whenever the pa
 valid: a valid edit re-runs only the stages whose own params changed, and an invalid one stops
 `dvc repro` here, with the key named, before anything is touched.
 """
-from t2igan import io, stage
+from t2igan import config, io, stage
 
 OUT = "reports/params_valid.txt"
 
 
 def main(p):
+    config.check_families(p)  # every family's options, which the other stages leave to their own family's
     io.write_text(OUT, "params.yaml passed t2igan.config's validation\n")
 
 

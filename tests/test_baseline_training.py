@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from t2igan import source
-from t2igan.baselines import REGISTRY, BaselineSettings, RealBatch
-from t2igan.baselines.base import species_one_hot
-from t2igan.config import load_params
+from t2igan import families, source
+from t2igan.baselines.base import BaselineSettings, RealBatch, species_one_hot
+from t2igan.config import check_families, load_params
 from t2igan.errors import ConfigError
 from t2igan.train import baseline, checkpoint
 
@@ -29,7 +28,7 @@ OPTIONS = {
 def _settings(name: str, epochs: int = 1, image_size: int = 32) -> BaselineSettings:
     opts = dict(OPTIONS[name])
     model = opts.pop("model")
-    options = dataclasses.asdict(REGISTRY[model].Options(**opts))
+    options = dataclasses.asdict(families.load("baselines", model).Options(**opts))
     return BaselineSettings(name=name, model=model, epochs=epochs, image_size=image_size, width=4, max_words=18,
                             seed=0, options=options)
 
@@ -202,8 +201,8 @@ def test_sentence_draw_trains_generates_deterministically_and_measures_itself(ti
 
 
 def test_baselines_section_is_checked(tmp_path):
-    with pytest.raises(ConfigError, match=r"baselines.w.loss: 'hinge' is not allowed"):
-        load_params(overrides={"baselines": {"w": {"model": "dcgan", "loss": "hinge"}}})
+    with pytest.raises(ConfigError, match=r"baselines.w.loss: 'hinge' is not allowed"):  # validate_params's check
+        check_families(load_params(overrides={"baselines.w": {"model": "dcgan", "loss": "hinge"}}))
     with pytest.raises(ConfigError, match=r"baselines.d.model: 'vae' is not a known model; use one of dcgan, draw"):
         load_params(overrides={"baselines": {"d": {"model": "vae"}}})
     with pytest.raises(ConfigError, match=r"baselines: attngan also named in variants"):

@@ -207,15 +207,15 @@ def test_info_lists_every_model_with_what_is_known(trained, monkeypatch, capsys)
     monkeypatch.chdir(trained)  # reports/ is read relative to the project root
     (trained / "reports" / "attngan").mkdir(parents=True)
     (trained / "reports" / "attngan" / "train.json").write_text(json.dumps({"epochs": 1}))
-    (trained / "reports" / "attngan" / "scores.json").write_text(json.dumps(
-        {"final": {"fid": 123.456, "is": 2.5, "kid": 3.25, "r_precision_damsm": "n/a",
-                   "r_precision_evaluator_damsm": 0.125}}))
+    (trained / "reports" / "attngan" / "metrics.json").write_text(json.dumps(  # n/a metrics are left out
+        {"fid": 123.456, "is": 2.5, "kid": 3.25, "r_precision_evaluator_damsm": 0.125}))
     assert cli.main(["--params", str(trained / "params.yaml"), "info", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     params = yaml.safe_load((trained / "params.yaml").read_text())
     assert set(rows) == set(params["variants"]) | set(params["baselines"])
     assert rows["attngan"] == {"name": "attngan", "kind": "variant", "trained": True, "epochs": 1, "fid": 123.456,
-                               "is": 2.5, "kid": 3.25, "r_precision_damsm": None, "r_precision_evaluator_damsm": 0.125}
+                               "is": 2.5, "kid": 3.25, "r_precision_damsm": None, "r_precision_evaluator_damsm": 0.125,
+                               "attribute_accuracy": None}  # every table metric of the registry
     assert rows["ragan_v1"]["trained"] and rows["ragan_v1"]["epochs"] is None  # no train.json beside it
     assert not rows["dualattngan"]["trained"] and rows["dcgan"]["kind"] == "baseline"
     assert cli.main(["--params", str(trained / "params.yaml"), "info"]) == 0

@@ -1,11 +1,13 @@
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from t2igan.config import load_params, parse_params
+from t2igan.config import check_families, load_params, parse_params
 from t2igan.errors import ConfigError
 from t2igan.train import evaluator
 
@@ -33,6 +35,7 @@ def test_default_params_load():
     ("train.lr_g", -0.0002, "train.lr_g: -0.0002 is below the minimum 0.0"),
     ("runtime.gpus", 0, "runtime.gpus: 0 is below the minimum 1"),
     ("runtime.gpus", "two", "runtime.gpus: expected an integer"),
+    ("variants.damsm", {"model": "attngan"}, "variants.damsm: reports/damsm/ belongs to another stage"),
     ("variants.bogus", {"model": "nope"}, "variants.bogus.model: 'nope' is not a known model; use one of attngan,"),
     ("variants.attngan.colour", 1, "variants.attngan: unknown key(s) colour; known: none"),
     ("baselines.dcgan.lr", -1, "baselines.dcgan.lr: -1.0 is below the minimum"),
@@ -45,8 +48,22 @@ def test_bad_values_name_the_key(dotted, value, needle):
         node = node[k]
     node[last] = value
     with pytest.raises(ConfigError) as err:
-        parse_params(raw)
+        check_families(parse_params(raw))  # a family's options: checked by validate_params's check_families
     assert needle in str(err.value)
+
+
+def test_reading_params_imports_no_network():
+    # every stage reads params.yaml; only a family's own stages (and validate_params) import its module
+    code = ("import sys; from t2igan.config import load_params; p = load_params('params.yaml'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('t2igan.models', 't2igan.variants', "
+            "'t2igan.baselines', 'torch'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = ("import sys; from t2igan.config import check_families, load_params; "
+            "check_families(load_params('params.yaml')); print(sorted(m for m in sys.modules if m.startswith("
+            "('t2igan.variants.', 't2igan.baselines.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "t2igan.variants.ragan" in out and "t2igan.baselines.draw" in out
 
 
 def test_missing_keys_are_named():

@@ -41,7 +41,7 @@ def test_each_rank_takes_its_slice_of_every_global_batch():
         assert parts[0][4 * step:4 * step + 4] + parts[1][4 * step:4 * step + 4] == order[8 * step:8 * step + 8]
     assert World(1, 2).slice(torch.arange(6)).tolist() == [3, 4, 5]
     assert World().part(order, 8) == order[:16]
-    with pytest.raises(DistributedError, match=r"batch size \(6.*multiple of the number of processes \(4, runtime.gpus"):
+    with pytest.raises(DistributedError, match=r"batch size \(6.*multiple of the number of processes \(4, runtime.gp"):
         World(0, 4).local_batch(6)
 
 

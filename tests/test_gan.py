@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from t2igan.config import load_params
+from t2igan.config import check_families, load_params
 from t2igan.data.refs import crop_refs
 from t2igan.errors import ConfigError
 from t2igan.generate import encode_rows, generate, sample_rows, write_set
@@ -156,11 +156,12 @@ def test_variants_section_is_checked():
     with pytest.raises(ConfigError, match=r"variants: expected a non-empty mapping"):
         load_params("params.yaml", {"variants": []})
     with pytest.raises(ConfigError, match=r"variants.r: unknown key\(s\) lambda3; known: lambda2"):
-        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "lambda3": 1}}})
+        check_families(load_params("params.yaml", {"variants": {"r": {"model": "ragan", "lambda3": 1}}}))
     with pytest.raises(ConfigError, match=r"variants.r.version: 2 is above the maximum 1"):
-        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "version": 2}}})
+        check_families(load_params("params.yaml", {"variants": {"r": {"model": "ragan", "version": 2}}}))
     with pytest.raises(ConfigError, match=r"variants.r.reference_species: 'other' is not allowed"):
-        load_params("params.yaml", {"variants": {"r": {"model": "ragan", "reference_species": "other"}}})
+        check_families(load_params("params.yaml",
+                                   {"variants": {"r": {"model": "ragan", "reference_species": "other"}}}))
     with pytest.raises(ConfigError, match=r"variants.d: expected a mapping with a `model` key"):
         load_params("params.yaml", {"variants": {"d": "dualattngan"}})
     p = load_params("params.yaml", {"variants": {"r": {"model": "ragan", "lambda2": 5}}})

@@ -21,7 +21,16 @@ COPIED = ("src", "stages", "reports", "dvc.yaml", "dvc.lock", "params.yaml", ".d
 
 
 def _fresh_clone_copy(work: Path) -> None:
+    """What a commit of the working tree would hold: git's files (tracked, or new and not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "reports"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, work / name)
     for name in COPIED:
+        if name == "reports":
+            continue
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:

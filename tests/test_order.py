@@ -48,12 +48,14 @@ def test_gan_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch):
 
 @pytest.mark.parametrize("limit, per_epoch", [(None, 2), (1, 1)])
 def test_baseline_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch, limit, per_epoch):
-    from t2igan.baselines import REGISTRY, BaselineSettings
+    from t2igan import families
+    from t2igan.baselines.base import BaselineSettings
 
     prepared, _, tmp = tiny
     steps = _count(monkeypatch, faults, "step")
-    options = dataclasses.asdict(REGISTRY["dcgan"].Options(loss="wgan", optimizer="rmsprop", lr=5e-5, n_critic=5,
-                                                           clip=0.01, batch_size=4))
+    dcgan = families.load("baselines", "dcgan")
+    options = dataclasses.asdict(dcgan.Options(loss="wgan", optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01,
+                                               batch_size=4))
     s = BaselineSettings(name="wgan", model="dcgan", epochs=3, image_size=32, width=4, max_words=18, seed=0,
                          options=options, steps_per_epoch=limit)
     history = baseline.train(prepared, tmp / "b", s, progress=False)

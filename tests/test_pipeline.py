@@ -192,7 +192,8 @@ def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
     work, env, dvc = project
     _run(dvc + ["repro", "pretrain_damsm"], work, env)
     metrics = json.loads((work / "reports/damsm/metrics.json").read_text())
-    assert metrics["epochs"] == 2 and 0 <= metrics["r_precision_shuffled"] < 0.1
+    run = json.loads((work / "reports/damsm/run.json").read_text())
+    assert run["epochs"] == 2 and 0 <= metrics["r_precision_shuffled"] < 0.1
     clean = {name: _weights(work / f"models/damsm/{name}.pt") for name in ("text_encoder", "image_encoder")}
     curves = (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text()
 

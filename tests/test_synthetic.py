@@ -11,7 +11,7 @@ from PIL import Image
 
 from t2igan.data import cub_schema
 from t2igan.data.cub_schema import ATTRIBUTE_NAMES, COLOUR_NAMES, PART_NAMES, attribute_id
-from t2igan.data.synthetic import captions, draw, generate, species
+from t2igan.synthbirds import captions, draw, generate, species
 
 N_IMAGES, N_CLASSES = 40, 8
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from t2igan.errors import T2IGANError
+from t2igan.metrics import registry
 
 
 class UsageError(T2IGANError):
@@ -250,12 +251,12 @@ def info(args, p) -> list[dict]:
             model = Path(p.train.out_dir) / name / "generator.pt"
             report = Path("reports") / name
             train = _json(report / "train.json")
-            scores = (_json(report / "scores.json") or {}).get("final", {})
+            scores = _json(report / "metrics.json") or {}  # git-tracked: there on a fresh clone
             row = {"name": name, "kind": kind, "trained": model.is_file(),
                    "epochs": train.get("epochs") if train else None}
-            for key in ("fid", "is", "kid", "r_precision_damsm", "r_precision_evaluator_damsm"):
-                value = scores.get(key)
-                row[key] = value if isinstance(value, (int, float)) else None
+            for m in registry.table_metrics():
+                value = scores.get(m.key)
+                row[m.key] = value if isinstance(value, (int, float)) else None
             rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -265,7 +266,7 @@ def info(args, p) -> list[dict]:
         cells = [_fmt(r["fid"], 1), _fmt(r["is"], 2), _fmt(r["kid"], 2), _fmt(r["r_precision_evaluator_damsm"], 3)]
         print(f"{r['name']:14} {r['kind']:8} {'yes' if r['trained'] else 'no':7} {_fmt(r['epochs'], 0):>6} "
               + " ".join(f"{c:>6}" for c in cells))
-    print("scores: reports/<model>/scores.json, final generator (R-prec: the evaluator DAMSM's); "
+    print("scores: reports/<model>/metrics.json, final generator (R-prec: the evaluator DAMSM's); "
           "`dvc repro` fills in what is missing")
     return rows
 

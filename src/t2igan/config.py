@@ -20,9 +20,20 @@ from typing import Any, Literal
 
 import yaml
 
+from t2igan import families
 from t2igan.errors import ConfigError
 
 SCALES = ("tiny", "quick", "smoke", "paper")
+# reports/<dir>/ of stages that are not a model's: a `variants` or `baselines` entry may not take these names
+REPORT_DIRS = ("damsm", "evaluator_damsm", "evaluator", "data", "draw_sweep", "report", "timings")
+
+
+def log2_exact(n: int, what: str, minimum: int) -> int:
+    """log2(n) for a power of two n >= minimum, else a ValueError naming ``what`` (the networks' sizes;
+    here, the bottom layer every stage imports anyway, so that sharing it widens no stage's deps)."""
+    if n < minimum or n & (n - 1):
+        raise ValueError(f"{what} must be a power of two >= {minimum}, got {n}")
+    return int(math.log2(n))
 
 
 def _positive(**extra: Any) -> Any:
@@ -199,10 +210,19 @@ class ScaleConfig:
 @dataclass(frozen=True)
 class VariantConfig:
     """One entry of `variants` (or `baselines`): the family in models/ and variants/ (or baselines/)
-    (``model``), and the family's own options, validated by its ``Options`` dataclass (defaults filled in)."""
+    (``model``) and the family's own options as params.yaml gives them (``given``)."""
 
-    model: str
-    options: dict[str, Any]
+    section: str          # "variants" or "baselines"
+    name: str             # the entry's name (its stages' key)
+    model: str            # a key of t2igan.families.FAMILIES[section]
+    given: dict[str, Any]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The family's options, validated by its ``Options`` dataclass, defaults filled in.  This imports
+        the family's module (and its networks), so only the family's own stages and validate_params ask."""
+        cls = families.load(self.section, self.model)
+        return dataclasses.asdict(build(cls.Options, self.given, f"{self.section}.{self.name}"))
 
 
 @dataclass(frozen=True)
@@ -351,11 +371,8 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     if sections["weights"].random_for_tests and top.dataset == "cub":
         raise ConfigError("weights.random_for_tests: true is a test-only setting (random Inception weights give no "
                           "real IS, FID or KID) and is refused with dataset: cub")
-    from t2igan.baselines import REGISTRY as BASELINES  # imported here: the registries import models, not config
-    from t2igan.variants import REGISTRY as VARIANTS
-
-    variants = _families(raw.get("variants"), "variants", VARIANTS)
-    baselines = _families(raw.get("baselines", {}), "baselines", BASELINES, allow_empty=True)
+    variants = _families(raw.get("variants"), "variants")
+    baselines = _families(raw.get("baselines", {}), "baselines", allow_empty=True)
     clash = sorted(set(variants) & set(baselines))
     if clash:
         raise ConfigError(f"baselines: {', '.join(clash)} also named in variants; a name is one model's reports/")
@@ -371,26 +388,36 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     return dataclasses.replace(top, scale=scale, variants=variants, baselines=baselines, draw_sweep=sweep, **sections)
 
 
-def _families(entries: Any, section: str, registry: dict, allow_empty: bool = False) -> dict[str, VariantConfig]:
+def _families(entries: Any, section: str, allow_empty: bool = False) -> dict[str, VariantConfig]:
     """A section of named models (`variants`: train@ / generate@ / score@ stages of dvc.yaml;
-    `baselines`: their *_baseline@ stages): per stage name, the family (a key of ``registry``)
-    and its options."""
+    `baselines`: their *_baseline@ stages): per stage name, the family (a key of
+    ``families.FAMILIES[section]``) and its options, checked by :func:`check_families`."""
+    registry = families.FAMILIES[section]
     if not isinstance(entries, dict) or not (entries or allow_empty):
         raise ConfigError(f"{section}: expected a non-empty mapping of name -> {{model: ...}}, got {entries!r}")
     out = {}
     for name, entry in entries.items():
         if not isinstance(name, str) or not name.replace("_", "").isalnum():
             raise ConfigError(f"{section}: {name!r} is not a usable stage name (letters, digits and _)")
+        if name in REPORT_DIRS:
+            raise ConfigError(f"{section}.{name}: reports/{name}/ belongs to another stage; "
+                              f"pick a name other than {', '.join(sorted(REPORT_DIRS))}")
         if not isinstance(entry, dict) or "model" not in entry:
             raise ConfigError(f"{section}.{name}: expected a mapping with a `model` key, got {entry!r}")
         model = entry["model"]
         if model not in registry:
             raise ConfigError(f"{section}.{name}.model: {model!r} is not a known model; "
                               f"use one of {', '.join(sorted(registry))}")
-        options = build(registry[model].Options, {k: v for k, v in entry.items() if k != "model"},
-                        f"{section}.{name}")
-        out[name] = VariantConfig(model, dataclasses.asdict(options))
+        out[name] = VariantConfig(section, name, model, {k: v for k, v in entry.items() if k != "model"})
     return out
+
+
+def check_families(p: Params) -> Params:
+    """Validate every entry's family options (importing every family's module): validate_params does
+    this before any stage runs, so the other stages read only their own family's options."""
+    for entry in (*p.variants.values(), *p.baselines.values()):
+        _ = entry.options  # builds (and so checks) the family's Options
+    return p
 
 
 def load_params(path: str | Path = "params.yaml", overrides: dict[str, Any] | None = None) -> Params:

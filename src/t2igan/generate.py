@@ -26,7 +26,7 @@ from t2igan.data.dataset import to_branches  # noqa: E402
 from t2igan.data.preprocess import Prepared  # noqa: E402
 from t2igan.losses.damsm import word_mask  # noqa: E402
 from t2igan.report.data_figures import contact_sheet  # noqa: E402
-from t2igan.variants import Batch  # noqa: E402
+from t2igan.variants.base import Batch  # noqa: E402
 
 
 def encode_rows(prepared: Prepared, rows: np.ndarray, max_words: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

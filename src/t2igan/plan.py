@@ -21,9 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torchvision
 
+from t2igan import weights
+from t2igan.baselines.base import BaselineSettings
 from t2igan.config import Params
 from t2igan.data import cub
+from t2igan.data.cub_schema import N_ATTRIBUTES
+from t2igan.data.preprocess import stored_size
+from t2igan.models.damsm import DIM
+from t2igan.models.evaluator import Evaluator
+from t2igan.train import gan
+from t2igan.train.baseline import make
+from t2igan.train.damsm import DamsmSettings, build_encoders
+from t2igan.train.gan import snapshot_epochs
 
 GB = 1e9
 PROCESS_GB = 1.5              # python + torch + (on a GPU) the CUDA context's host side
@@ -72,15 +83,11 @@ def _bytes(module: torch.nn.Module) -> tuple[float, float]:
 
 
 def _damsm(p: Params, vocab: int):
-    from t2igan.train.damsm import DamsmSettings, build_encoders
-
     with torch.device("meta"):
         return build_encoders(DamsmSettings.from_params(p), vocab, pretrained=False)
 
 
 def _gan(p: Params, name: str, text, image):
-    from t2igan.train import gan
-
     s = gan.GanSettings.from_params(p, name)
     with torch.device("meta"):
         variant = gan.make_variant(s, gan.FrozenDamsm(text, image, torch.device("meta")))
@@ -89,9 +96,6 @@ def _gan(p: Params, name: str, text, image):
 
 
 def _baseline(p: Params, name: str, **options):
-    from t2igan.baselines import BaselineSettings
-    from t2igan.train.baseline import make
-
     s = BaselineSettings.from_params(p, name, **options)
     with torch.device("meta"):
         return s, make(s).build()
@@ -120,12 +124,8 @@ def _train_measured(rows: list[dict], variant: str, batch: int) -> dict | None:
 
 def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]:
     """The rows of the default graph (params.yaml's variants and baselines) at ``p``'s scale."""
-    from t2igan.train.gan import snapshot_epochs
-
     c, sc = counts(p), p.scale
     measured = _measured(results_dir) if p.scale_name == "paper" else []
-    from t2igan.data.preprocess import stored_size
-
     size, stored = sc.image_size, stored_size(sc.image_size)
     final = c.test * sc.captions_per_image
     out = [Row("data", c.images, c.images * (CUB_JPEG_BYTES if p.dataset == "cub" else SYNTHETIC_JPEG_BYTES),
@@ -136,9 +136,6 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
            Row("crop_refs", 0, c.images * PATCHES_PER_IMAGE * _set_bytes(1, p.crop_refs.patch_size),
                PROCESS_GB * GB + c.images * PATCHES_PER_IMAGE * _set_bytes(1, p.crop_refs.patch_size))]
 
-    import torchvision
-
-    from t2igan import weights
 
     with torch.device("meta"):
         nets = {"fid_inception": torchvision.models.inception_v3(weights=None, aux_logits=False, num_classes=1008,
@@ -187,10 +184,6 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
         if hit and hit.get("generate_images_per_s"):
             gen.seconds = sets * final / hit["generate_images_per_s"]
         out.append(gen)
-
-    from t2igan.data.cub_schema import N_ATTRIBUTES
-    from t2igan.models.damsm import DIM
-    from t2igan.models.evaluator import Evaluator
 
     with torch.device("meta"):
         evaluator = Evaluator(200, N_ATTRIBUTES, p.evaluator.width)

@@ -24,7 +24,7 @@ from t2igan.data.dataset import centre_crops, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.generate import encode_rows
-from t2igan.metrics import evaluator_features, fidelity
+from t2igan.metrics import evaluator_features, fidelity, registry
 from t2igan.metrics.r_precision import r_precision
 from t2igan.models import ragan
 from t2igan.models.evaluator import attribute_accuracy, attribute_groups
@@ -288,51 +288,80 @@ def read_attributes(logits, rows: np.ndarray, prepared: Prepared) -> dict:
     return attribute_accuracy(np.asarray(logits), named, attribute_groups(prepared.meta["attribute_names"]))
 
 
-TEXT_SCORES = ("r_precision_damsm", "r_precision_damsm_std", "r_precision_evaluator_damsm",
-               "r_precision_evaluator_damsm_std", "attribute_accuracy")
+class SetScorer:
+    """One set's features and the computations its metrics share, each run at most once (what the
+    registry's ``compute`` functions read: ``t2igan.metrics.registry``)."""
+
+    def __init__(self, f: SetFeatures, rows: np.ndarray, *, reference: Reference, prepared: Prepared,
+                 evaluator_path: str, seed: int, candidates: int, folds: int, isc_splits: int,
+                 kid_subset_size: int, kid_subsets: int):
+        self.f, self.rows, self.reference, self.prepared = f, rows, reference, prepared
+        self.evaluator_path, self.seed, self.candidates, self.folds = evaluator_path, seed, candidates, folds
+        self.fidelity_args = {"isc_splits": isc_splits, "kid_subset_size": kid_subset_size,
+                              "kid_subsets": kid_subsets, "seed": seed,
+                              "sizes": ([reference.image_size] * 2, [reference.image_size] * 2)}
+        self._done: dict = {}
+
+    def _once(self, key, compute):
+        if key not in self._done:
+            self._done[key] = compute()
+        return self._done[key]
+
+    def fidelity(self, inception: bool = False) -> dict | None:
+        """torch-fidelity's IS / FID / KID on the evaluator's features, or the FID Inception's (None when
+        the set was not scored with it)."""
+        if not inception:
+            return self._once("evaluator", lambda: fidelity.metrics(
+                self.f.evaluator, self.reference.features.evaluator, extractor=evaluator_features.NAME,
+                weights=Path(self.evaluator_path), **self.fidelity_args))
+        if self.f.inception is None:
+            return None
+        if self.reference.features.inception is None:
+            raise T2IGANError("the set was scored with the FID Inception but the reference was not: run "
+                              "`dvc repro score_reference` with the same extractors")
+        w = self.reference.inception
+        return self._once("inception", lambda: fidelity.metrics(
+            self.f.inception, self.reference.features.inception, extractor="inception", weights=Path(w.path),
+            random_weights=w.random, **self.fidelity_args))
+
+    def r_precision(self, judge: str) -> dict:
+        return self._once(("r_precision", judge), lambda: judge_r_precision(
+            self.f.codes[judge], self.reference.pools[judge], self.rows, self.prepared, seed=self.seed,
+            candidates=self.candidates, folds=self.folds))
+
+    def attributes(self) -> dict:
+        return self._once("attributes", lambda: read_attributes(self.f.evaluator["attributes"], self.rows,
+                                                                self.prepared))
 
 
 def score_features(f: SetFeatures, rows: np.ndarray, *, reference: Reference, prepared: Prepared,
                    evaluator_path: str, seed: int, candidates: int, folds: int, isc_splits: int,
                    kid_subset_size: int, kid_subsets: int, text: bool = True) -> dict:
-    """Every score of one set from its features, as a flat dict.  ``text=False``: a model that never
-    reads a caption, whose R-precision and attribute accuracy are "n/a"."""
+    """Every metric of the registry for one set, from its features, as a flat dict with the protocol.
+    ``text=False``: a model that never reads a caption, whose text metrics are "n/a"."""
     if len(f) != len(rows):
         raise ValueError(f"{len(f)} images but {len(rows)} caption rows")
-    fid = fidelity.metrics(f.evaluator, reference.features.evaluator, extractor=evaluator_features.NAME,
-                           isc_splits=isc_splits, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
-                           seed=seed, weights=Path(evaluator_path),
-                           sizes=([reference.image_size] * 2, [reference.image_size] * 2))
-    out = {"is": fid["is_mean"], "is_std": fid["is_std"], "fid": fid["fid"], "kid": fid["kid_mean"],
-           "kid_std": fid["kid_std"]}
+    scorer = SetScorer(f, rows, reference=reference, prepared=prepared, evaluator_path=evaluator_path, seed=seed,
+                       candidates=candidates, folds=folds, isc_splits=isc_splits, kid_subset_size=kid_subset_size,
+                       kid_subsets=kid_subsets)
+    out = {}
+    for m in registry.METRICS:
+        if m.text and not text:
+            out.update({m.key: "n/a", **({f"{m.key}_std": "n/a"} if m.show_std else {})})
+        else:
+            out.update(m.compute(scorer))
+    fid = scorer.fidelity()
     protocol = {k: fid[k] for k in ("extractor", "weights_file", "weights_sha256", "n_generated", "n_real",
                                     "resize", "seed", "isc_splits", "kid_subset_size_used", "notes")}
-    if f.inception is not None:  # the FID Inception's IS / FID / KID beside the evaluator's
-        if reference.features.inception is None:
-            raise T2IGANError("the set was scored with the FID Inception but the reference was not: run "
-                              "`dvc repro score_reference` with the same extractors")
-        w = reference.inception
-        inc = fidelity.metrics(f.inception, reference.features.inception, extractor="inception",
-                               isc_splits=isc_splits, kid_subset_size=kid_subset_size, kid_subsets=kid_subsets,
-                               seed=seed, weights=Path(w.path), random_weights=w.random,
-                               sizes=([reference.image_size] * 2, [reference.image_size] * 2))
-        out.update({"is_inception": inc["is_mean"], "is_inception_std": inc["is_std"],
-                    "fid_inception": inc["fid"], "kid_inception": inc["kid_mean"],
-                    "kid_inception_std": inc["kid_std"]})
+    inc = scorer.fidelity(inception=True)
+    if inc is not None:
         protocol["inception"] = {k: inc[k] for k in ("fidelity_extractor", "weights_file", "weights_sha256",
                                                      "weights_random", "feature_layers", "resize", "notes")}
     if text:
-        for name, pool in reference.pools.items():
-            rp = judge_r_precision(f.codes[name], pool, rows, prepared, seed=seed, candidates=candidates, folds=folds)
-            out[f"r_precision_{name}"], out[f"r_precision_{name}_std"] = rp["mean"], rp["std"]
-        attrs = read_attributes(f.evaluator["attributes"], rows, prepared)
-        out["attribute_accuracy"] = attrs["accuracy"]
         protocol["r_precision"] = (f"{candidates} candidates (1 true + others of other classes from all test "
                                    f"captions), cosine on each judge's codes, {folds} folds, seed {seed}")
-        protocol["attribute_accuracy"] = (f"{attrs['pairs']} (image, named attribute) pairs; read = the "
-                                          "evaluator's highest logit within the attribute's group")
-    else:
-        out.update({key: "n/a" for key in TEXT_SCORES})
+        protocol["attribute_accuracy"] = (f"{scorer.attributes()['pairs']} (image, named attribute) pairs; read "
+                                          "= the evaluator's highest logit within the attribute's group")
     out["images"] = int(len(rows))
     out["protocol"] = protocol
     return out

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import torch
 
-from t2igan.errors import T2IGANError
+from t2igan import io
+from t2igan.config import Source
+from t2igan.data import download
+from t2igan.errors import DownloadError, T2IGANError
 
 
 class WeightsError(T2IGANError):
@@ -111,10 +114,6 @@ def place(w: Pretrained, out_dir: str | Path, raw_dir: str | Path, *, random: bo
                                f"is corrupt or not {w.file}: delete it and download {w.url} again")
         source = f"hand-placed at {found}"
     else:
-        from t2igan.config import Source
-        from t2igan.data import download
-        from t2igan.errors import DownloadError
-
         try:
             found = download.fetch(Source(w.url, w.file, None, "http", w.sha256), raw_dir)
         except DownloadError as exc:
@@ -174,7 +173,6 @@ def random_fid_inception(path: str | Path, seed: int = 0) -> Path:
     import torchvision
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    from t2igan import io
 
     path = Path(path)
     with torch.random.fork_rng():
@@ -196,7 +194,6 @@ def random_imagenet_inception(path: str | Path, seed: int = 0) -> Path:
     """A file in torchvision's inception_v3_google format (aux head, 1000 classes), random weights."""
     import torchvision
 
-    from t2igan import io
 
     path = Path(path)
     with torch.random.fork_rng():

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from t2igan.errors import ConfigError
 from t2igan.models.damsm import DIM as SENTENCE_DIM
 from t2igan.train.precision import autocast as lower_precision
 
@@ -53,8 +54,6 @@ class BaselineSettings:
     @classmethod
     def from_params(cls, p, name: str, **options) -> BaselineSettings:
         """From validated params; ``options`` override the entry's (the DRAW sweep)."""
-        from t2igan.errors import ConfigError
-
         if name not in p.baselines:
             raise ConfigError(f"baselines: no entry {name!r} in params.yaml; known: {', '.join(p.baselines) or 'none'}")
         entry = p.baselines[name]
@@ -117,6 +116,19 @@ class Baseline:
 
     def sample(self, nets: nn.ModuleDict, noise: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    # A family with views of its own on real images (DRAW: its canvases, its KL per step) sets this; the
+    # generate and score stages then hand it test images (uint8 [B, s, s, 3]) and their conditions.
+    reads_test_images = False
+
+    def test_figures(self, nets: nn.ModuleDict, real: np.ndarray, cond: torch.Tensor | None, *,
+                     seed: int) -> dict[str, np.ndarray]:
+        """The family's own figures of a few test images: file name -> RGB image."""
+        return {}
+
+    def test_scores(self, nets: nn.ModuleDict, real: np.ndarray, cond: torch.Tensor | None, *, seed: int) -> dict:
+        """The family's own metrics on the test set, added to its scores under the family's name."""
+        return {}
 
 
 def species_one_hot(class_ids: torch.Tensor) -> torch.Tensor:

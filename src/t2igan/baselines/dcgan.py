@@ -14,6 +14,7 @@ the paper's Algorithm 1 does not, nor does this.)
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,10 +24,51 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from t2igan.baselines.base import Baseline, RealBatch
-from t2igan.losses import wgan
 from t2igan.models import dcgan
 
 
+# --------------------------------------------------------------------------- losses
+# The Wasserstein losses of the baselines (seed 004).
+#
+# WGAN (Arjovsky et al. 2017): the critic maximises E[f(real)] - E[f(fake)], so minimises
+# E[f(fake)] - E[f(real)]; the generator minimises -E[f(fake)].  f is kept (roughly) Lipschitz by
+# clipping every critic weight to [-c, c] after each critic step (``clip_weights``).
+# WGAN-GP (Gulrajani et al. 2017): instead a penalty lam * E[(||grad_x f(x_hat)||_2 - 1)^2] on
+# x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample.
+# The critic's scores are averaged in float32 (.float(): a no-op unless under bf16 autocast).
+def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return critic(fake).float().mean() - critic(real).float().mean()
+
+
+def generator_loss(critic, fake: torch.Tensor) -> torch.Tensor:
+    return -critic(fake).float().mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor | None = None,
+                     forward=None) -> torch.Tensor:
+    """E[(||grad f(x_hat)||_2 - 1)^2] (without lam); ``eps`` [B] given, or drawn from torch's RNG.
+
+    The graph is kept (create_graph), so the penalty trains the critic's weights.  ``forward``: the
+    context of the critic's pass (bf16 autocast; None: none); the gradient and its norm are taken outside it,
+    in x_hat's float32."""
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device)
+    e = eps.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    with forward if forward is not None else nullcontext():
+        score = critic(x_hat).float().sum()
+    (grad,) = torch.autograd.grad(score, x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, c: float) -> None:
+    """Every parameter of ``module`` clamped to [-c, c] in place (WGAN's Lipschitz constraint)."""
+    for p in module.parameters():
+        p.clamp_(-c, c)
+
+
+# --------------------------------------------------------------------------- the family
 class DCGAN(Baseline):
     @dataclass(frozen=True)
     class Options:
@@ -73,11 +115,11 @@ class DCGAN(Baseline):
                           + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
                 terms = {"d_total": d_loss}
             else:
-                distance = -wgan.critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
+                distance = -critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
                 d_loss = -distance
                 terms = {"d_wasserstein": distance}
         if o.loss == "wgan_gp":
-            gp = wgan.gradient_penalty(D, real, fake, forward=forward)
+            gp = gradient_penalty(D, real, fake, forward=forward)
             d_loss = d_loss + o.gp_lambda * gp
             terms["d_gp"] = gp
         if o.loss != "bce":
@@ -86,7 +128,7 @@ class DCGAN(Baseline):
         d_loss.backward()
         opts["D"].step()
         if o.loss == "wgan":
-            wgan.clip_weights(D, o.clip)
+            clip_weights(D, o.clip)
         if g_steps:
             D.requires_grad_(False)
             with forward:
@@ -94,7 +136,7 @@ class DCGAN(Baseline):
                     f = D(fake)
                     g_loss = F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
                 else:
-                    g_loss = wgan.generator_loss(D, fake)
+                    g_loss = generator_loss(D, fake)
             opts["G"].zero_grad(set_to_none=True)
             g_loss.backward()
             opts["G"].step()

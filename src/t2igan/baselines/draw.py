@@ -19,7 +19,10 @@ import torch
 import torch.nn as nn
 
 from t2igan.baselines.base import Baseline, RealBatch
+from t2igan.data.dataset import to_branches
+from t2igan.generate import to_uint8
 from t2igan.models import draw
+from t2igan.report.grids import image_grid
 
 
 class DRAWBaseline(Baseline):
@@ -88,6 +91,23 @@ class DRAWBaseline(Baseline):
         eps = torch.randn(self.o.steps, len(x), self.o.z_dim, generator=torch.Generator().manual_seed(seed))
         _, _, _, canvases = nets["draw"](x, cond, eps.to(x.device), keep_canvases=True)
         return canvases.transpose(0, 1) * 2 - 1
+
+    reads_test_images = True
+
+    @torch.no_grad()
+    def test_figures(self, nets: nn.ModuleDict, real: np.ndarray, cond: torch.Tensor | None, *,
+                     seed: int) -> dict[str, np.ndarray]:
+        """canvas.png: rows are test images; columns the image, then the canvas after each step."""
+        device = next(nets.parameters()).device
+        x = to_branches(torch.from_numpy(real).permute(0, 3, 1, 2).to(device), [self.s.image_size])[0]
+        canvases = self.canvases(nets, x, None if cond is None else cond.to(device), seed)  # [B, T, 3, s, s]
+        steps = canvases.shape[1]
+        grid = np.concatenate([real[:, None], to_uint8(canvases.flatten(0, 1)).reshape(len(real), steps,
+                                                                                       *real.shape[1:])], axis=1)
+        return {"canvas.png": image_grid(grid, column_labels=["image"] + [f"step {t + 1}" for t in range(steps)])}
+
+    def test_scores(self, nets: nn.ModuleDict, real: np.ndarray, cond: torch.Tensor | None, *, seed: int) -> dict:
+        return {"draw": self.statistics(nets, real, cond, seed=seed)}
 
     @torch.no_grad()
     def statistics(self, nets: nn.ModuleDict, images: np.ndarray, cond: torch.Tensor | None, *, seed: int,

@@ -10,6 +10,7 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from t2igan.metrics import fidelity
+from t2igan.train.evaluator import load
 
 NAME = "evaluator"
 RESIZE = "none: images are scored at their own size (the evaluator is fully convolutional), x / 127.5 - 1"
@@ -18,8 +19,6 @@ RESIZE = "none: images are scored at their own size (the evaluator is fully conv
 class EvaluatorFeatures(FeatureExtractorBase):
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
-        from t2igan.train.evaluator import load  # the training side, imported only when scoring
-
         if feature_extractor_weights_path is None:
             raise ValueError("the evaluator extractor needs weights_path (models/evaluator/evaluator.pt)")
         self.model = load(feature_extractor_weights_path).requires_grad_(False)

@@ -20,18 +20,11 @@ the original's sigmoid + BCE and is numerically safer.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _log2_exact(n: int, what: str, minimum: int) -> int:
-    """log2(n) for a power of two n >= minimum, else a ValueError naming ``what``."""
-    if n < minimum or n & (n - 1):
-        raise ValueError(f"{what} must be a power of two >= {minimum}, got {n}")
-    return int(math.log2(n))
+from t2igan.config import log2_exact
 
 
 def count_params(module: nn.Module, trainable_only: bool = False) -> int:
@@ -214,7 +207,7 @@ class InitStage(nn.Module):
 
     def __init__(self, gf_dim: int, z_dim: int, c_dim: int, base_size: int):
         super().__init__()
-        n = _log2_exact(base_size, "base_size", 8) - 2
+        n = log2_exact(base_size, "base_size", 8) - 2
         self.c0 = gf_dim * 2 ** n
         self.fc = nn.Sequential(nn.Linear(c_dim + z_dim, self.c0 * 4 * 4 * 2, bias=False),
                                 nn.BatchNorm1d(self.c0 * 4 * 4 * 2), GLU())
@@ -367,7 +360,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, size: int, df_dim: int = 64, embed_dim: int = 256):
         super().__init__()
-        n = _log2_exact(size, "discriminator size", 16) - 2  # stride-2 convs from size to 4
+        n = log2_exact(size, "discriminator size", 16) - 2  # stride-2 convs from size to 4
         self.size = size
         base = min(n, 4)                                      # the 64-px trunk's (up to) 4 convs
         chans = [3] + [8 * df_dim >> (base - 1 - i) for i in range(base)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from t2igan.models.attngan import _log2_exact
+from t2igan.config import log2_exact
 
 
 def init_dcgan(module: nn.Module) -> nn.Module:
@@ -35,7 +35,7 @@ def init_dcgan(module: nn.Module) -> nn.Module:
 class Generator(nn.Module):
     def __init__(self, image_size: int = 64, z_dim: int = 100, gf_dim: int = 64):
         super().__init__()
-        k = _log2_exact(image_size, "image_size", 16) - 2          # doublings from 4 x 4
+        k = log2_exact(image_size, "image_size", 16) - 2          # doublings from 4 x 4
         self.z_dim, self.image_size = z_dim, image_size
         top = gf_dim * 2 ** (k - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_dim, top, 4, 1, 0, bias=False), nn.BatchNorm2d(top),
@@ -54,7 +54,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, image_size: int = 64, df_dim: int = 64, batch_norm: bool = True):
         super().__init__()
-        k = _log2_exact(image_size, "image_size", 16) - 2          # halvings down to 4 x 4
+        k = log2_exact(image_size, "image_size", 16) - 2          # halvings down to 4 x 4
         self.image_size = image_size
         layers: list[nn.Module] = []
         cin = 3

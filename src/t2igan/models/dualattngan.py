@@ -24,8 +24,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
+from t2igan.config import log2_exact
 from t2igan.models import attngan
-from t2igan.models.attngan import ResBlock, UpConv3x3, WordAttention, _log2_exact, up_block
+from t2igan.models.attngan import ResBlock, UpConv3x3, WordAttention, up_block
 
 EXPANSION = 6  # inverted residual expansion: not published; MobileNetV2's value
 
@@ -121,7 +122,7 @@ class InitStage(nn.Module):
 
     def __init__(self, gf_dim: int, z_dim: int, c_dim: int, base_size: int):
         super().__init__()
-        n = _log2_exact(base_size, "base_size", 8) - 2
+        n = log2_exact(base_size, "base_size", 8) - 2
         self.c0 = gf_dim * 2 ** n
         self.fc = nn.Sequential(nn.Linear(c_dim + z_dim, self.c0 * 4 * 4, bias=False),
                                 nn.BatchNorm1d(self.c0 * 4 * 4), nn.ReLU(inplace=True))

@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from t2igan import io  # noqa: E402
+from t2igan.metrics import registry  # noqa: E402
+from t2igan.train import checkpoint  # noqa: E402
 
 # (model, IS, FID, R-precision %, source); MODELS.md, "Evaluation protocols" and the seeds
 PUBLISHED = [
@@ -34,8 +36,6 @@ PUBLISHED = [
     ("RaGAN v0, thesis run", 3.51, 29.69, None, "seed 001"),
     ("RaGAN v1, thesis run", 3.20, 35.38, None, "seed 001"),
 ]
-
-TEXT_KEYS = ("r_precision_damsm", "r_precision_evaluator_damsm", "attribute_accuracy")
 
 
 @dataclass
@@ -83,8 +83,6 @@ def count_parameters(state: dict, baseline: bool) -> int:
 
 def load_models(reports: Path, models: Path, entries: dict[str, tuple[str, bool]]) -> list[Model]:
     """``entries``: name -> (family, is_baseline), in report order."""
-    from t2igan.train import checkpoint  # torch: only when the models are read
-
     out = []
     for name, (family, is_baseline) in entries.items():
         d = reports / name
@@ -113,10 +111,9 @@ def _count(n: int) -> str:
 
 
 def _row_cells(row: dict) -> list[str]:
-    return [_num(row["is"], 2, std=row.get("is_std")), _num(row["fid"], 1), _num(row["kid"], 3),
-            _num(row["r_precision_damsm"], 1, True, std=row.get("r_precision_damsm_std")),
-            _num(row["r_precision_evaluator_damsm"], 1, True, std=row.get("r_precision_evaluator_damsm_std")),
-            _num(row["attribute_accuracy"], 1, True)]
+    """A scores row's cells under ``_score_header()``: the registry's table metrics."""
+    return [_num(row[m.key], m.digits, m.percent, std=row.get(f"{m.key}_std") if m.show_std else None)
+            for m in registry.table_metrics()]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -124,7 +121,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-SCORE_HEADER = ["IS", "FID ↓", "KID ↓", "R-prec. DAMSM", "R-prec. eval. DAMSM", "attribute acc."]
+def _score_header() -> list[str]:
+    return [m.label for m in registry.table_metrics()]
 
 
 def main_table(models: list[Model]) -> str:
@@ -135,11 +133,11 @@ def main_table(models: list[Model]) -> str:
                      f"{t['seconds'] / 60:.1f} min ({t['epochs']} ep.)", f"{t['images_per_s']:.0f}"])
     real = models[0].scores["real"]
     rows.append(["real test images (ceiling)", "", *_row_cells(real), "", "", ""])
-    return _table(["model", "family", *SCORE_HEADER, "G parameters", "training", "train img/s"], rows)
+    return _table(["model", "family", *_score_header(), "G parameters", "training", "train img/s"], rows)
 
 
 def floor_table(models: list[Model]) -> str:
-    return _table(["untrained", *SCORE_HEADER], [[f"`{m.name}`", *_row_cells(m.scores["untrained"])]
+    return _table(["untrained", *_score_header()], [[f"`{m.name}`", *_row_cells(m.scores["untrained"])]
                                                   for m in models])
 
 

@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from t2igan import io
-from t2igan.data import cub
 from t2igan.report.data_figures import _font, contact_sheet
 
 
@@ -57,20 +56,8 @@ def interpolation_figures(paths: np.ndarray, png: str | Path, gif: str | Path, *
     save_gif(gif, frames)
 
 
-def sample_sheet(family, nets, prepared, path: str | Path, *, damsm=None, n: int = 16, title: str = "") -> None:
-    """A family's images for the fixed sample captions: with the caption (sentence-conditioned), the
-    species (species-conditioned), or just the sample's number (unconditional)."""
-    from t2igan.generate import sample_rows
-    from t2igan.train.baseline import generate
-
-    rows = sample_rows(prepared, n)
-    images = generate(family, nets, prepared, rows, seed=family.s.seed, damsm=damsm)
-    if family.condition == "sentence":
-        labels = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
-    elif family.condition == "species":
-        labels = [f"species {prepared.index['class_ids'][int(r) // cub.N_CAPTIONS]}" for r in rows]
-    else:
-        labels = [f"{title} #{k}".strip() for k in range(len(rows))]
+def labelled_sheet(images: list[np.ndarray], labels: list[str], path: str | Path, *, text_lines: int = 1) -> None:
+    """Images (enlarged without smoothing) with a label under each, eight to a row."""
     cell = 160
-    contact_sheet([_cell(x, cell - 6) for x in images], labels, path, columns=min(8, len(rows)), cell=cell,
-                  text_lines=5 if family.condition == "sentence" else 1)
+    contact_sheet([_cell(x, cell - 6) for x in images], labels, path, columns=min(8, len(images)), cell=cell,
+                  text_lines=text_lines)

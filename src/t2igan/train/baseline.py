@@ -23,24 +23,26 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import faults, io, source
-from t2igan.baselines import REGISTRY, Baseline, BaselineSettings, RealBatch
-from t2igan.baselines.base import species_one_hot
+from t2igan import families, faults, io, source
+from t2igan.baselines.base import Baseline, BaselineSettings, RealBatch, species_one_hot
 from t2igan.data import cub
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
+from t2igan.generate import encode_rows, generation_batch, sample_rows, to_uint8
+from t2igan.report.grids import labelled_sheet
 from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.device import pick_device
-from t2igan.train.order import epoch_order, epoch_seed
 from t2igan.train.gan import FrozenDamsm, TrainingError
+from t2igan.train.order import epoch_order, epoch_seed
 
 FREE_SETTINGS = ("epochs", "device", "workers")
 
 
 def make(s: BaselineSettings) -> Baseline:
-    if s.model not in REGISTRY:
-        raise TrainingError(f"unknown baseline model {s.model!r} ({s.name!r}); known: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[s.model](s)
+    if s.model not in families.FAMILIES["baselines"]:
+        raise TrainingError(f"unknown baseline model {s.model!r} ({s.name!r}); "
+                            f"known: {', '.join(sorted(families.FAMILIES['baselines']))}")
+    return families.load("baselines", s.model)(s)
 
 
 def load_judge(family: Baseline, damsm_dir: str | Path | None, device: torch.device) -> FrozenDamsm | None:
@@ -67,8 +69,6 @@ def row_conditions(family: Baseline, prepared: Prepared, rows: np.ndarray, *, se
                    device: torch.device, batch_size: int = 500) -> torch.Tensor | None:
     """The condition of each caption row [N, cond_dim] on ``device`` (None when unconditional); a
     caption's words are chosen as everywhere else (the 18-word rule seeded by (seed, row))."""
-    from t2igan.generate import encode_rows
-
     if family.condition == "none":
         return None
     class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
@@ -193,8 +193,6 @@ def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
 
 def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, samples_dir, epoch: int, damsm,
                   s: BaselineSettings) -> None:
-    from t2igan.report.grids import sample_sheet  # the report side; not needed for training itself
-
     # in eval mode: in train mode BatchNorm would normalise with the sheet's batch and fold it into its
     # running statistics, so the saved generator would depend on whether sheets were drawn
     training = nets.training
@@ -204,6 +202,21 @@ def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, sam
                      title=f"{s.name}, epoch {epoch}")
     finally:
         nets.train(training)
+
+
+def sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, path: str | Path, *, damsm=None,
+                 n: int = 16, title: str = "") -> None:
+    """A family's images for the fixed sample captions: with the caption (sentence-conditioned), the
+    species (species-conditioned), or just the sample's number (unconditional)."""
+    rows = sample_rows(prepared, n)
+    images = generate(family, nets, prepared, rows, seed=family.s.seed, damsm=damsm)
+    if family.condition == "sentence":
+        labels = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
+    elif family.condition == "species":
+        labels = [f"species {prepared.index['class_ids'][int(r) // cub.N_CAPTIONS]}" for r in rows]
+    else:
+        labels = [f"{title} #{k}".strip() for k in range(len(rows))]
+    labelled_sheet(list(images), labels, path, text_lines=5 if family.condition == "sentence" else 1)
 
 
 def save_model(path: Path, nets: nn.ModuleDict, s: BaselineSettings, epoch: int) -> None:
@@ -233,8 +246,6 @@ def generate_batches(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, 
     """uint8 images [B, s, s, 3] a batch at a time, in order, one per caption row (the row gives a
     conditional family its species or caption; the others ignore it).  The noise of item i is
     drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``."""
-    from t2igan.generate import generation_batch, to_uint8
-
     device = next(nets.parameters()).device
     batch_size = generation_batch(batch_size, family.s.image_size)
     if noise is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from t2igan import stage
 from t2igan.errors import T2IGANError
 
 
@@ -10,8 +11,6 @@ def pick_device(name: str, key: str = "runtime.device") -> torch.device:
     """``auto`` takes CUDA when one is visible; ``key`` names the param in the error.  The choice
     is noted for the stage's run record (``stage.record_device``: device and torch / CUDA versions
     beside the metrics), so a silent CPU fallback of ``auto`` is visible there."""
-    from t2igan import stage  # the run record; imported here, stage imports the config side
-
     if name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     elif name == "cuda" and not torch.cuda.is_available():

@@ -107,7 +107,8 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
     if len(rows) < s.batch_size:  # every batch is full (drop_last): there would be none
         raise EvaluatorError(f"{prepared.root}: {len(rows)} images to train the evaluator on (of "
                              f"{len(prepared.index['class_ids'])}, holding out evaluator.holdout = {s.holdout} of each "
-                             f"species, at least one), fewer than one batch (the scale's evaluator_batch_size = {s.batch_size})")
+                             f"species, at least one), fewer than one batch "
+                             f"(the scale's evaluator_batch_size = {s.batch_size})")
     data = CropDataset(prepared, rows, s.image_size, train=True, seed=s.seed)
     for epoch in range(len(history), s.epochs):
         t0 = time.perf_counter()

@@ -29,19 +29,20 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import distributed, faults, source
+from t2igan import distributed, families, faults, source
 from t2igan.data.cub import N_CAPTIONS
 from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.data.refs import References, WithReferences, collate_with_references
 from t2igan.distributed import World
 from t2igan.errors import T2IGANError
+from t2igan.generate import sample_grid
 from t2igan.losses.damsm import word_mask
 from t2igan.train import checkpoint, checksummed, guard
 from t2igan.train.damsm import load_encoders
 from t2igan.train.order import epoch_order, epoch_seed
 from t2igan.train.precision import autocast as lower_precision
-from t2igan.variants import REGISTRY, Batch, Variant
+from t2igan.variants.base import Batch, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
 FREE_SETTINGS = ("epochs", "device", "workers", "compile", "snapshot_every", "sample_every", "sample_captions")
@@ -269,9 +270,10 @@ class Trainer:
 
 
 def make_variant(s: GanSettings, damsm: FrozenDamsm) -> Variant:
-    if s.model not in REGISTRY:
-        raise TrainingError(f"unknown model {s.model!r} (variant {s.variant!r}); known: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[s.model](s, damsm)
+    if s.model not in families.FAMILIES["variants"]:
+        raise TrainingError(f"unknown model {s.model!r} (variant {s.variant!r}); "
+                            f"known: {', '.join(sorted(families.FAMILIES['variants']))}")
+    return families.load("variants", s.model)(s, damsm)
 
 
 def load_references(variant: Variant, refs_dir: str | Path | None, prepared: Prepared):
@@ -429,8 +431,6 @@ def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
 
 def _sample_grid(trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: GanSettings, samples_dir, epoch: int,
                  references) -> None:
-    from t2igan.generate import sample_grid  # the report side; not needed for training itself
-
     sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s, _grid_path(samples_dir, epoch),
                 title=f"{s.variant}, epoch {epoch}", references=references)
 

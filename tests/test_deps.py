@@ -1,0 +1,108 @@
+"""DVC's promise is that a changed input re-runs what depends on it.  For code that means: every
+project file a stage's script imports, directly or through other modules, inside functions too,
+is one of the stage's deps in dvc.yaml (after DVC's foreach expansion), and no other code is.
+
+A family's module is imported by name (t2igan.families), which no parser sees: the rule here is
+that a stage loads the family of its own entry (``train@x`` / ``generate@x`` ... the `variants`
+or `baselines` entry ``x``) when it reaches the code that loads families, validate_params loads
+every family, and draw_sweep the family of ``draw_sweep.base``.
+"""
+from __future__ import annotations
+
+import shlex
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc.dependency.param import ParamsDependency
+from dvc.repo import Repo
+from import_graph import ROOT, SRC, closure, cycles, import_statements, inert, module_file
+
+from t2igan import families
+
+# the modules that load a family by name, and the params.yaml section they read it from
+LOADERS = {SRC / "t2igan/train/gan.py": "variants", SRC / "t2igan/baselines/base.py": "baselines"}
+
+
+def _family_file(section: str, model: str) -> Path:
+    return module_file(families.module_name(section, model))
+
+
+@cache
+def stage_code() -> dict[str, tuple[set[str], set[str]]]:
+    """stage -> (the project files its command runs, the code files its deps name)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    out = {}
+    with Repo(str(ROOT)) as repo:
+        for stage in repo.index.stages:
+            argv = shlex.split(stage.cmd)
+            assert argv[0] == "python" and argv[1].startswith("stages/"), f"{stage.name}: {stage.cmd}"
+            files = closure(ROOT / argv[1])
+            key = stage.name.partition("@")[2]
+            if stage.name == "validate_params":
+                files |= closure(*(_family_file(s, m) for s in families.FAMILIES for m in families.FAMILIES[s]))
+            elif stage.name == "draw_sweep":
+                files |= closure(_family_file("baselines", params["baselines"][params["draw_sweep"]["base"]]["model"]))
+            for loader, section in LOADERS.items():
+                if loader in files and key in params.get(section, {}):
+                    files |= closure(_family_file(section, params[section][key]["model"]))
+            needed = {str(f.relative_to(ROOT)) for f in files if not inert(f)}
+            listed = set()
+            for dep in stage.deps:
+                if isinstance(dep, ParamsDependency):
+                    continue
+                path = ROOT / str(dep.def_path)
+                if path.is_dir() and path.is_relative_to(SRC):
+                    listed |= {str(f.relative_to(ROOT)) for f in path.rglob("*.py") if not inert(f)}
+                elif path.suffix == ".py":
+                    listed.add(str(path.relative_to(ROOT)))
+            out[stage.name] = needed, listed
+    return out
+
+
+def test_every_stage_depends_on_exactly_the_code_it_runs():
+    code = stage_code()
+    assert len(code) > 30 and {"train@attngan", "score@ragan_v1", "validate_params", "data"} <= set(code)
+    wrong = {name: {"missing": sorted(needed - listed), "not imported": sorted(listed - needed)}
+             for name, (needed, listed) in code.items() if needed != listed}
+    assert wrong == {}, "dvc.yaml deps differ from what the stages import:\n" + yaml.safe_dump(wrong)
+
+
+def test_the_caption_rule_reaches_every_stage_that_reads_captions():
+    code = stage_code()
+    readers = sorted(n for n, (needed, _) in code.items() if "src/t2igan/data/text.py" in needed)
+    for name in ("preprocess", "pretrain_damsm", "train@attngan", "generate@ragan_v1", "score@dualattngan",
+                 "train_evaluator"):
+        assert name in readers, name
+    assert "data" not in readers and "fetch_weights" not in readers
+
+
+def test_a_family_is_reached_only_by_its_own_stages():
+    code = stage_code()
+    reach = {n for n, (needed, _) in code.items() if "src/t2igan/models/dualattngan.py" in needed}
+    assert reach == {"validate_params", "train@dualattngan", "generate@dualattngan", "score@dualattngan"}
+    assert not any("src/t2igan/synthbirds/draw.py" in needed for n, (needed, _) in code.items() if n != "data")
+
+
+def test_no_import_cycles():
+    assert cycles() == []
+
+
+# A command line imports what its command needs when it runs, so `t2igan --help` starts without torch;
+# no stage imports it.  Everywhere else a project import inside a function would hide a layering problem.
+LAZY_OK = {SRC / "t2igan/cli.py"}
+
+
+@pytest.mark.parametrize("file", sorted([*SRC.rglob("*.py"), *(ROOT / "stages").glob("*.py")]),
+                         ids=lambda f: str(f.relative_to(ROOT)))
+def test_no_project_import_inside_a_function(file):
+    if file in LAZY_OK:
+        return
+    local = [f"line {line}: {module}" for module, _, line, inside in import_statements(file)
+             if inside and module.split(".")[0] == "t2igan"]
+    assert local == []
+
+
+def test_no_stage_imports_the_command_line():
+    assert not any("src/t2igan/cli.py" in needed for needed, _ in stage_code().values())
