@@ -1,18 +1,14 @@
-"""The baselines' training loop (stage ``train_baseline@<name>``) and their generation.
+"""The baselines' training (stage ``train_baseline@<name>``) and their generation.
 
-The same determinism and resume rules as ``t2igan.train.gan``: a checkpoint (written atomically)
-after every epoch; each epoch reseeds torch from (seed, epoch) and draws its data order from a
-generator seeded the same way, and every item's caption and crop are seeded by (seed, epoch,
-item); the critic schedule counts batches from the start of the run.  So a run killed at any
-point and resumed from its last checkpoint ends bit-identical to an uninterrupted one on CPU.
-The checkpoint also holds the package's source digest: a run is never resumed by changed code.
+The loop is ``t2igan.train.engine``'s, as for the GANs (resume, reseeding, data order, the code
+digest in the checkpoint); the critic schedule reads its step clock, which counts batches from
+the start of the run, so a resumed run keeps it.
 
 There is no EMA here (none of the baselines' papers used one): the trained networks are sampled.
 """
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -20,20 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from t2igan import families, faults, io, source
+from t2igan import families, io
 from t2igan.baselines.base import Baseline, BaselineSettings, RealBatch, species_one_hot
 from t2igan.data import cub
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import encode_rows, generation_batch, sample_rows, to_uint8
 from t2igan.report.grids import labelled_sheet
-from t2igan.train import checkpoint, checksummed, guard
+from t2igan.train import checkpoint, engine, guard
 from t2igan.train.device import pick_device
 from t2igan.train.gan import FrozenDamsm, TrainingError
-from t2igan.train.order import epoch_order, epoch_seed
 
 FREE_SETTINGS = ("epochs", "device", "workers")
 
@@ -79,10 +73,6 @@ def row_conditions(family: Baseline, prepared: Prepared, rows: np.ndarray, *, se
                                  class_ids[i:i + batch_size], damsm) for i in range(0, len(rows), batch_size)])
 
 
-def _settings_state(s: BaselineSettings) -> dict:
-    return {**asdict(s), "code": source.fingerprint()}
-
-
 def _batch(family: Baseline, raw: dict, damsm, device: torch.device) -> RealBatch:
     images = to_branches(raw["images"].to(device), [raw["images"].shape[-1]])[0]
     with torch.no_grad():
@@ -96,12 +86,58 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, **kwargs
         return _train(prepared, out_dir, s, **kwargs)
 
 
+class _BaselineJob(engine.Job):
+    """A baseline family in the shared loop: its step (with its critic schedule), sample sheets, live metrics."""
+
+    def __init__(self, family: Baseline, nets: nn.ModuleDict, opts: dict, damsm, device: torch.device,
+                 prepared: Prepared, s: BaselineSettings, samples_dir, live):
+        self.family, self.nets, self.opts, self.damsm, self.device = family, nets, opts, damsm, device
+        self.prepared, self.s, self.samples_dir, self.live = prepared, s, samples_dir, live
+        self.name = s.name
+
+    def modules(self) -> list[nn.Module]:
+        return [self.nets]
+
+    def state(self) -> dict:
+        return {"nets": self.nets.state_dict(), "opts": {k: opt.state_dict() for k, opt in self.opts.items()}}
+
+    def load_state(self, state: dict) -> None:
+        self.nets.load_state_dict(state["nets"])
+        for k, opt in self.opts.items():
+            opt.load_state_dict(state["opts"][k])
+
+    def step(self, batch, step: int) -> dict:
+        # ``step`` counts batches from the start of the run: the critic schedule's clock
+        terms = self.family.step(self.nets, self.opts, _batch(self.family, batch, self.damsm, self.device), step)
+        return {k: float(v) for k, v in terms.items()}
+
+    def restored(self, history: list[dict]) -> None:
+        # what DVC removed before this run and the checkpoint can give back (earlier grids persist)
+        if self.samples_dir is not None and not _grid_path(self.samples_dir, len(history)).exists():
+            _sample_sheet(self.family, self.nets, self.prepared, self.samples_dir, len(history), self.damsm, self.s)
+        if self.live is not None:
+            self.live(history)
+
+    def starting_over(self) -> None:
+        if self.samples_dir is not None:  # the grids of an earlier run (they persist between `dvc repro`s)
+            shutil.rmtree(self.samples_dir, ignore_errors=True)
+
+    def epoch_done(self, history: list[dict]) -> None:
+        if self.samples_dir is not None:
+            _sample_sheet(self.family, self.nets, self.prepared, self.samples_dir, len(history), self.damsm, self.s)
+        if self.live is not None:
+            self.live(history)
+
+    def summary(self, h: dict) -> str:
+        terms = sorted(k for k in h if k not in ("epoch", "seconds", "images_per_s"))
+        return " ".join(f"{k} {h[k]:.4g}" for k in terms) + f" | {h['images_per_s']} img/s"
+
+
 def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, damsm_dir: str | Path | None = None,
           samples_dir: str | Path | None = None, live=None, progress: bool = True) -> list[dict]:
     """Train (or resume) baseline ``s`` into ``out_dir`` (checkpoint.pt, then generator.pt);
     returns the per-epoch history (mean of every loss term, seconds, images/s)."""
     out_dir = Path(out_dir)
-    ckpt_path = out_dir / "checkpoint.pt"
     device = pick_device(s.device)
     family = make(s)
     damsm = load_judge(family, damsm_dir, device)
@@ -110,79 +146,16 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
     if family.channels_last and s.precision == "bf16":
         nets.to(memory_format=torch.channels_last)
     opts = family.optimisers(nets)
-    history: list[dict] = []
-    state = checksummed.load(ckpt_path)
-    # settings carry the code's digest and the data the frozen judge's: a finished run that matches is reused
+    # the data digest covers the frozen judge: a finished run that matches is reused
     judge = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"] if damsm is not None else []
-    data = checkpoint.inputs_digest(prepared.fingerprint(), judge)
-    reason = checkpoint.why_not_resume(state, _settings_state(s), data, s.epochs, FREE_SETTINGS, finished_ok=True)
-    if reason:
-        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
-        state = None
-        if samples_dir is not None:  # the grids of an earlier run (they persist between `dvc repro`s)
-            shutil.rmtree(samples_dir, ignore_errors=True)
-    if state is not None:
-        nets.load_state_dict(state["nets"])
-        for k, opt in opts.items():
-            opt.load_state_dict(state["opts"][k])
-        history = state["history"]
-        done = len(history)
-        print(f"{ckpt_path}: " + ("the run it holds is finished (same code, settings and inputs): writing its "
-                                  "outputs again without training" if done == s.epochs else
-                                  f"resuming after epoch {done}"), flush=True)
-        # what DVC removed before this run and the checkpoint can give back (earlier grids persist)
-        if samples_dir is not None and not _grid_path(samples_dir, done).exists():
-            _sample_sheet(family, nets, prepared, samples_dir, done, damsm, s)
-        if live is not None:
-            live(history)
-
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
                                seed=s.seed)
-    batch_size = family.o.batch_size
-    if len(dataset) < batch_size:
-        raise TrainingError(f"baselines.{s.name}.batch_size {batch_size} is larger than the training set "
-                            f"({len(dataset)} images)")
-    per_epoch = len(dataset) // batch_size if s.steps_per_epoch is None else min(len(dataset) // batch_size,
-                                                                                  s.steps_per_epoch)
-    steps = 0  # in this process, for fault injection
-    for epoch in range(len(history), s.epochs):
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(s.seed, epoch))
-        dataset.set_epoch(epoch)
-        order = epoch_order(len(dataset), s.seed, epoch, batch_size, s.steps_per_epoch)
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=order, drop_last=True,
-                            collate_fn=collate, num_workers=s.workers, pin_memory=device.type == "cuda")
-        nets.train()
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        bar = tqdm(loader, desc=f"{s.name} epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False)
-        for i, raw in enumerate(bar):
-            terms = family.step(nets, opts, _batch(family, raw, damsm, device), epoch * per_epoch + i)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
-                counts[k] = counts.get(k, 0) + 1
-            bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-            if bad:
-                raise TrainingError(f"{s.name}: loss {', '.join(bad)} is not finite in epoch {epoch + 1} (batch "
-                                    f"{i + 1}); stopped. The last good checkpoint is kept at {ckpt_path}")
-            bar.set_postfix({k: f"{sums[k] / counts[k]:.3f}" for k in sorted(sums)[:3]})
-            steps += 1
-            faults.step(steps)
-        seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
-                        "images_per_s": round(per_epoch * batch_size / seconds, 2),
-                        **{k: sums[k] / counts[k] for k in sums}})
-        checksummed.save(ckpt_path, {"settings": _settings_state(s), "data": data,
-                                    "history": history, "nets": nets.state_dict(),
-                                    "opts": {k: opt.state_dict() for k, opt in opts.items()}})
-        if samples_dir is not None:
-            _sample_sheet(family, nets, prepared, samples_dir, epoch + 1, damsm, s)
-        if live is not None:
-            live(history)
-        if progress:
-            h = history[-1]
-            losses = " ".join(f"{k} {h[k]:.4g}" for k in sorted(sums))
-            print(f"epoch {h['epoch']}: {losses} | {h['images_per_s']} img/s", flush=True)
+    run = engine.Run(out_dir / "checkpoint.pt", asdict(s), checkpoint.inputs_digest(prepared.fingerprint(), judge),
+                     s.epochs, s.seed, family.o.batch_size, f"baselines.{s.name}.batch_size", s.steps_per_epoch,
+                     s.workers, FREE_SETTINGS, finished_ok=True, device=device, progress=progress,
+                     error=TrainingError)
+    history = engine.train(run, _BaselineJob(family, nets, opts, damsm, device, prepared, s, samples_dir, live),
+                           dataset, collate)
     save_model(out_dir / "generator.pt", nets, s, len(history))
     return history
 

@@ -1,32 +1,28 @@
 """Pretraining the DAMSM text and image encoders (stage ``pretrain_damsm``, and ``evaluator_damsm``).
 
-Resumable: a checkpoint is written at the end of every epoch holding the encoders, the
-optimiser, the epoch and the loss history.  Everything random in an epoch (data order,
-crops, caption choice, dropout) is seeded by (seed, epoch), so an epoch interrupted
-halfway and run again from the previous checkpoint repeats exactly what the uninterrupted
-run did, and the final weights are bit-identical on CPU.
+Trained by the one training loop (``t2igan.train.engine``): a checkpoint after every epoch with the
+encoders, the optimiser, the history and the code's digest; everything random in an epoch (data
+order, crops, caption choice, dropout) seeded by (seed, epoch), so a run killed anywhere and resumed
+ends with bit-identical weights on CPU.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from t2igan import faults, source, weights
+from t2igan import weights
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import damsm_loss
 from t2igan.metrics.r_precision import oracle_r_precision, r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
-from t2igan.train import checkpoint, checksummed, guard
+from t2igan.train import checkpoint, checksummed, engine, guard
 from t2igan.train.device import pick_device
-from t2igan.train.order import epoch_order, epoch_seed
 
 LOSS_TERMS = ("w0", "w1", "s0", "s1")
 
@@ -126,6 +122,52 @@ def train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, **kwargs) -
         return _train(prepared, out_dir, s, **kwargs)
 
 
+class _DamsmJob(engine.Job):
+    """The two encoders in the shared loop: AttnGAN's lr schedule, the RNN's gradient clip, the validation loss."""
+
+    name = "damsm"
+
+    def __init__(self, text: TextEncoder, image: ImageEncoder, opt: torch.optim.Optimizer, val_set, s: DamsmSettings,
+                 live):
+        self.text, self.image, self.opt, self.val_set, self.s, self.live = text, image, opt, val_set, s, live
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.text, self.image]
+
+    def state(self) -> dict:
+        return {"text": self.text.state_dict(), "image": self.image.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.text.load_state_dict(state["text"])
+        self.image.load_state_dict(state["image"])
+        self.opt.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
+
+    def begin_epoch(self, epoch: int) -> dict:
+        lr = learning_rate(self.s, epoch)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        return {"lr": lr}
+
+    def step(self, batch, step: int) -> dict:
+        losses = _epoch_loss(self.text, self.image, batch, self.s)
+        self.opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.text.parameters(), self.s.clip_rnn)
+        self.opt.step()
+        return {f"train_{k}": losses[k].item() for k in LOSS_TERMS}
+
+    def end_epoch(self, epoch: int) -> dict:
+        return {f"val_{k}": v for k, v in evaluate_loss(self.text, self.image, self.val_set, self.s).items()}
+
+    def epoch_done(self, history: list[dict]) -> None:
+        if self.live is not None:
+            self.live(history)
+
+    def summary(self, h: dict) -> str:
+        return (f"train w {h['train_w0'] + h['train_w1']:.3f} s {h['train_s0'] + h['train_s1']:.3f} | "
+                f"val w {h['val_w0'] + h['val_w1']:.3f} s {h['val_s0'] + h['val_s1']:.3f} | {h['seconds']} s")
+
+
 def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device: str = "cpu", live=None,
           progress: bool = True) -> list[dict]:
     """Train (or resume) into ``out_dir``; returns the per-epoch history.
@@ -134,79 +176,20 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
     device (only CPU runs are bit-reproducible).  ``live`` is an optional callback
     ``live(history)`` called after every checkpoint.
     """
-    out_dir = Path(out_dir)
-    ckpt_path = out_dir / "checkpoint.pt"
     dev = pick_device(device)
     text, image = build_encoders(s, len(prepared.vocab))
     text.to(dev)
     image.to(dev)
     params = [p for p in list(text.parameters()) + list(image.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
-    history: list[dict] = []
-    state = checksummed.load(ckpt_path)
-    settings = {**asdict(s), "code": source.fingerprint()}  # changed code does not resume, as the GANs'
-    reason = checkpoint.why_not_resume(state, settings, prepared.fingerprint(), s.epochs)
-    if reason:
-        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
-        state = None
-    if state is not None:
-        print(f"{ckpt_path}: resuming after epoch {len(state['history'])}", flush=True)
-        text.load_state_dict(state["text"])
-        image.load_state_dict(state["image"])
-        opt.load_state_dict(state["optimizer"])  # moves its state to the parameters' device
-        history = state["history"]
-    start_epoch = len(history)
-
     train_set = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
                                  seed=s.seed)
     val_set = TextImageDataset(prepared, "test", image_size=s.image_size, branches=1, max_words=s.max_words,
                                seed=s.seed + 7919)  # one fixed random caption and crop per test image
-    if len(train_set) < s.batch_size:
-        raise TrainingError(f"damsm batch size {s.batch_size} is larger than the training set ({len(train_set)})")
-    steps = 0  # in this process, for fault injection
-    for epoch in range(start_epoch, s.epochs):
-        t0 = time.perf_counter()
-        lr = learning_rate(s, epoch)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(epoch_seed(s.seed, epoch))  # dropout of this epoch
-        train_set.set_epoch(epoch)
-        order = epoch_order(len(train_set), s.seed, epoch, s.batch_size, s.steps_per_epoch)
-        loader = DataLoader(train_set, batch_size=s.batch_size, sampler=order, drop_last=True,
-                            collate_fn=collate, num_workers=s.workers)
-        text.train()
-        image.train()
-        sums = dict.fromkeys(LOSS_TERMS, 0.0)
-        n = 0
-        for batch in tqdm(loader, desc=f"damsm epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False):
-            losses = _epoch_loss(text, image, batch, s)
-            if not torch.isfinite(losses["total"].detach()):
-                last = f"after epoch {epoch}" if epoch > 0 else "none yet"
-                raise TrainingError(f"DAMSM loss is {losses['total'].item()} at epoch {epoch + 1}, step {n + 1}; "
-                                    f"stopped. The last good checkpoint ({last}) is kept at {ckpt_path}")
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(text.parameters(), s.clip_rnn)
-            opt.step()
-            for k in LOSS_TERMS:
-                sums[k] += losses[k].item()
-            n += 1
-            steps += 1
-            faults.step(steps)
-        val = evaluate_loss(text, image, val_set, s)
-        history.append({"epoch": epoch + 1, "lr": lr, "seconds": round(time.perf_counter() - t0, 2),
-                        **{f"train_{k}": sums[k] / n for k in LOSS_TERMS}, **{f"val_{k}": v for k, v in val.items()}})
-        checksummed.save(ckpt_path, {"settings": settings, "data": prepared.fingerprint(), "text": text.state_dict(),
-                                    "image": image.state_dict(), "optimizer": opt.state_dict(), "history": history})
-        if live is not None:
-            live(history)
-        if progress:
-            h = history[-1]
-            print(f"epoch {h['epoch']}: train w {h['train_w0'] + h['train_w1']:.3f} "
-                  f"s {h['train_s0'] + h['train_s1']:.3f} | val w {h['val_w0'] + h['val_w1']:.3f} "
-                  f"s {h['val_s0'] + h['val_s1']:.3f} | {h['seconds']} s",
-                  flush=True)
-    return history
+    run = engine.Run(Path(out_dir) / "checkpoint.pt", asdict(s), prepared.fingerprint(), s.epochs, s.seed,
+                     s.batch_size, "the scale's damsm_batch_size", s.steps_per_epoch, s.workers, device=dev,
+                     progress=progress, error=TrainingError)
+    return engine.train(run, _DamsmJob(text, image, opt, val_set, s, live), train_set, collate)
 
 
 @torch.no_grad()

@@ -7,23 +7,20 @@ own captions: the ceiling for generated images).  Checkpointed every epoch; resu
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
 from t2igan.data import cub
 from t2igan.data.dataset import centre_crops, crop, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
-from t2igan.train import checkpoint, checksummed, guard
-from t2igan.train.order import epoch_order, epoch_seed
+from t2igan.train import checkpoint, engine, guard
 
 
 class EvaluatorError(T2IGANError):
@@ -64,6 +61,9 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __getitem__(self, item: int):
         row = int(self.rows[item])
         rng = np.random.default_rng([self.seed, self.epoch, item]) if self.train else None
@@ -86,23 +86,38 @@ def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, prog
         return _train(prepared, out_dir, s, progress=progress, device=torch.device(device))
 
 
+class _EvaluatorJob(engine.Job):
+    name = "evaluator"
+
+    def __init__(self, model: Evaluator, opt: torch.optim.Optimizer, prepared: Prepared, device: torch.device):
+        self.model, self.opt, self.prepared, self.device = model, opt, prepared, device
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.model]
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])  # moved to the parameters' device by the optimizer
+
+    def step(self, batch, step: int) -> dict:
+        images, rows = batch
+        loss = _loss(self.model, images.to(self.device), rows, self.prepared)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.item()}
+
+
 def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, progress: bool,
            device: torch.device) -> Evaluator:
     out_dir = Path(out_dir)
-    ckpt_path = out_dir / "checkpoint.pt"
     torch.manual_seed(s.seed)
     model = Evaluator(len(prepared.meta["class_names"]), len(prepared.meta["attribute_names"]), s.width)
     model.to(device)  # before the optimizer, whose state then lives there too
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
-    state = checksummed.load(ckpt_path)
-    history: list[dict] = []
-    reason = checkpoint.why_not_resume(state, asdict(s), prepared.fingerprint(), s.epochs, ("epochs", "workers"))
-    if reason:
-        print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
-    elif state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])  # moved to the parameters' device by the optimizer
-        history = state["history"]
     rows = np.flatnonzero(~holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
     if len(rows) < s.batch_size:  # every batch is full (drop_last): there would be none
         raise EvaluatorError(f"{prepared.root}: {len(rows)} images to train the evaluator on (of "
@@ -110,28 +125,10 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
                              f"species, at least one), fewer than one batch "
                              f"(the scale's evaluator_batch_size = {s.batch_size})")
     data = CropDataset(prepared, rows, s.image_size, train=True, seed=s.seed)
-    for epoch in range(len(history), s.epochs):
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(s.seed, epoch))
-        data.epoch = epoch
-        order = epoch_order(len(data), s.seed, epoch, s.batch_size, s.steps_per_epoch)
-        model.train()
-        total, n = 0.0, 0
-        for images, batch_rows in tqdm(DataLoader(data, batch_size=s.batch_size, sampler=order,
-                                                  drop_last=True, num_workers=s.workers),
-                                       desc=f"evaluator epoch {epoch + 1}/{s.epochs}", disable=not progress,
-                                       leave=False):
-            loss = _loss(model, images.to(device), batch_rows, prepared)
-            if not torch.isfinite(loss):
-                raise EvaluatorError(f"evaluator loss is {loss.item()} in epoch {epoch + 1}; stopped, the last "
-                                     f"good checkpoint is kept at {ckpt_path}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, n = total + loss.item(), n + 1
-        history.append({"epoch": epoch + 1, "loss": total / n, "seconds": round(time.perf_counter() - t0, 2)})
-        checksummed.save(ckpt_path, {"settings": asdict(s), "data": prepared.fingerprint(), "history": history,
-                                    "model": model.state_dict(), "optimizer": opt.state_dict()})
+    run = engine.Run(out_dir / "checkpoint.pt", asdict(s), prepared.fingerprint(), s.epochs, s.seed, s.batch_size,
+                     "the scale's evaluator_batch_size", s.steps_per_epoch, s.workers, ("epochs", "workers"),
+                     device=device, progress=progress, error=EvaluatorError)
+    engine.train(run, _EvaluatorJob(model, opt, prepared, device), data)
     checkpoint.save(out_dir / "evaluator.pt", {"state": model.state_dict(), "settings": asdict(s),
                                                "n_classes": model.species.out_features,
                                                "n_attributes": model.attributes.out_features})

@@ -1,17 +1,10 @@
-"""The GAN training loop shared by every variant (stage ``train@<variant>``).
+"""GAN training (stage ``train@<variant>``): what every variant shares, run by the one training loop.
 
-The loop knows nothing about a variant's networks or losses (``t2igan.variants``); it owns
-the data, the device, the optimisers (one Adam for G, one for all the discriminators: Adam
-is per-parameter, so that equals the original's one Adam per D), the EMA of G, checkpoints,
-snapshots, sample grids and logs.
-
-Determinism and resume: a full checkpoint is written (atomically) after every epoch.
-Nothing random carries over from one epoch to the next: each epoch reseeds torch from
-(seed, epoch) and draws its data order from a generator seeded the same way, and every
-item's caption choice and crop are seeded by (seed, epoch, item).  So a run killed at any
-point and resumed from its last checkpoint replays exactly what the uninterrupted run did,
-and ends with bit-identical weights on CPU.  The resumable checkpoint is checksummed and the
-one before it kept (``train.checksummed``): a damaged file falls back to the previous epoch.
+This knows nothing about a variant's networks or losses (``t2igan.variants``); it owns the
+device, the optimisers (one Adam for G, one for all the discriminators: Adam is per-parameter,
+so that equals the original's one Adam per D), the EMA of G, snapshots and sample grids.  The
+loop itself (resume, reseeding, data order, checkpoints, the NaN guard, progress) is
+``t2igan.train.engine``'s, shared with the baselines, the DAMSMs and the evaluator.
 
 Several processes (torchrun, ``runtime.gpus``) train data-parallel: see ``t2igan.distributed``.
 """
@@ -26,10 +19,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from t2igan import distributed, families, faults, source
+from t2igan import distributed, families
 from t2igan.data.cub import N_CAPTIONS
 from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared
@@ -38,9 +29,8 @@ from t2igan.distributed import World
 from t2igan.errors import T2IGANError
 from t2igan.generate import sample_grid
 from t2igan.losses.damsm import word_mask
-from t2igan.train import checkpoint, checksummed, guard
+from t2igan.train import checkpoint, engine, guard
 from t2igan.train.damsm import load_encoders
-from t2igan.train.order import epoch_order, epoch_seed
 from t2igan.train.precision import autocast as lower_precision
 from t2igan.variants.base import Batch, Variant
 
@@ -304,117 +294,99 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
         distributed.leave(world)
 
 
+class _GanJob(engine.Job):
+    """A variant's trainer in the shared loop: its step, its snapshots, sample grids and live metrics."""
+
+    def __init__(self, trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: GanSettings, out_dir: Path,
+                 samples_dir, references, live):
+        self.trainer, self.damsm, self.prepared, self.s = trainer, damsm, prepared, s
+        self.out_dir, self.samples_dir, self.references, self.live = out_dir, samples_dir, references, live
+        self.name = s.variant
+        self.kept = snapshot_epochs(s.epochs, s.snapshot_every)
+
+    def modules(self) -> list[nn.Module]:
+        return [self.trainer.G, self.trainer.Ds]
+
+    def replicas(self) -> list[nn.Module]:
+        return [self.trainer.G, self.trainer.Ds, self.trainer.G_ema]
+
+    def state(self) -> dict:
+        return self.trainer.state()
+
+    def load_state(self, state: dict) -> None:
+        self.trainer.load_state(state)
+
+    def step(self, batch, step: int) -> dict:
+        decay = ema_decay_at(self.s.ema_decay, step, self.s.ema_warmup)
+        terms = self.trainer.step(make_batch(batch, self.damsm, self.s.sizes, self.trainer.device), decay)
+        return {k: v.float() for k, v in terms.items()}
+
+    def _snapshot(self, epoch: int) -> Path:
+        return self.out_dir / "snapshots" / f"epoch_{epoch:04d}.pt"
+
+    def why_not_resume(self, state: dict) -> str | None:
+        done = len(state["history"])
+        lost = [e for e in self.kept if e < done and not self._snapshot(e).exists()]
+        # only the last finished epoch's EMA is in the checkpoint
+        return f"the snapshots of epoch(s) {lost} are missing" if lost else None
+
+    def resume_note(self, state: dict) -> str:
+        return f" (written by {state.get('processes', 1)} process(es); now {self.trainer.world.size})"
+
+    def restored(self, history: list[dict]) -> None:
+        # what DVC removed before this run and the checkpoint can give back: the last epoch's
+        # snapshot and sample grid (earlier grids persist), and the live metrics
+        done = len(history)
+        if done in self.kept and not self._snapshot(done).exists():
+            save_generator(self._snapshot(done), self.trainer.G_ema, self.s, done)
+        if self.samples_dir is not None and _is_sample_epoch(done, self.s) and \
+                not _grid_path(self.samples_dir, done).exists():
+            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, done, self.references)
+        if self.live is not None:
+            self.live(history)
+
+    def starting_over(self) -> None:
+        # snapshots and grids of an earlier run (they persist between `dvc repro`s) are not this run's
+        shutil.rmtree(self.out_dir / "snapshots", ignore_errors=True)
+        if self.samples_dir is not None:
+            shutil.rmtree(self.samples_dir, ignore_errors=True)
+
+    def epoch_done(self, history: list[dict]) -> None:
+        epoch = len(history)
+        if epoch in self.kept:
+            save_generator(self._snapshot(epoch), self.trainer.G_ema, self.s, epoch)
+        if self.samples_dir is not None and _is_sample_epoch(epoch, self.s):
+            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, epoch, self.references)
+        if self.live is not None:
+            self.live(history)
+
+    def summary(self, h: dict) -> str:
+        return (f"D {h['d_total']:.3f} G {h['g_total']:.3f} (adv {h['g_adv']:.3f}, "
+                f"DAMSM w {h.get('g_damsm_w', float('nan')):.3f} s {h.get('g_damsm_s', float('nan')):.3f}) | "
+                f"{h['images_per_s']} img/s")
+
+
 def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSettings, world: World,
            device: torch.device, *, refs_dir, samples_dir, live, progress: bool) -> list[dict]:
-    ckpt_path = out_dir / "checkpoint.pt"
     damsm = FrozenDamsm.load(damsm_dir, device)
     trainer = Trainer.create(s, damsm, device, world)
-    local_batch = world.local_batch(s.batch_size)
-    history: list[dict] = []
-    state = checksummed.load(ckpt_path)  # every rank reads it; only rank 0 ever writes it
-    # The code's digest is part of the settings, and the frozen inputs' digests part of the data:
-    # a run is resumed (or a finished one reused) only with the same code, settings and inputs.
-    settings = {**asdict(s), "code": source.fingerprint()}
+    # the frozen inputs' digests are part of the data: a run is resumed (or a finished one reused)
+    # only with the same code, settings and inputs
     inputs = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"]
     if trainer.variant.needs_reference and refs_dir is not None:
         inputs += sorted(p for p in Path(refs_dir).iterdir() if p.is_file())
-    data = checkpoint.inputs_digest(prepared.fingerprint(), inputs)
-    reason = checkpoint.why_not_resume(state, settings, data, s.epochs, FREE_SETTINGS, finished_ok=True)
-    kept = snapshot_epochs(s.epochs, s.snapshot_every)
-    if not reason and state is not None:
-        done = len(state["history"])
-        lost = [e for e in kept if e < done and not (out_dir / "snapshots" / f"epoch_{e:04d}.pt").exists()]
-        if lost:  # only the last finished epoch's EMA is in the checkpoint
-            reason = f"the snapshots of epoch(s) {lost} are missing"
-    if reason:
-        if world.main:
-            print(f"{ckpt_path}: {reason}; training from scratch", flush=True)
-        state = None
     references = load_references(trainer.variant, refs_dir, prepared)
-    if state is not None:
-        trainer.load_state(state)
-        history = state["history"]
-        if world.main:
-            done = len(history)
-            print(f"{ckpt_path}: " + ("the run it holds is finished (same code, settings and inputs): writing its "
-                                      "outputs again without training" if done == s.epochs else
-                                      f"resuming after epoch {done}") +
-                  f" (written by {state.get('processes', 1)} process(es); now {world.size})", flush=True)
-            # what DVC removed before this run and the checkpoint can give back: the last epoch's
-            # snapshot and sample grid (earlier grids persist), and the live metrics
-            if done in kept:
-                path = out_dir / "snapshots" / f"epoch_{done:04d}.pt"
-                if not path.exists():
-                    save_generator(path, trainer.G_ema, s, done)
-            if samples_dir is not None and _is_sample_epoch(done, s) and not _grid_path(samples_dir, done).exists():
-                _sample_grid(trainer, damsm, prepared, s, samples_dir, done, references)
-            if live is not None:
-                live(history)
-    elif world.main:  # snapshots and grids of an earlier run (they persist between `dvc repro`s) are not this run's
-        shutil.rmtree(out_dir / "snapshots", ignore_errors=True)
-        if samples_dir is not None:
-            shutil.rmtree(samples_dir, ignore_errors=True)
-
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
                                max_words=s.max_words, seed=s.seed)
     collate_fn = collate
     if references is not None:
         dataset, collate_fn = WithReferences(dataset, references), collate_with_references
-    if len(dataset) < s.batch_size:
-        raise TrainingError(f"batch size {s.batch_size} is larger than the training set ({len(dataset)} images)")
-    steps = 0  # in this process, for fault injection
-    checked = 0  # steps after which the ranks' weights were compared
-    check_every = 1 if device.type == "cpu" else 100  # a host sync: not every step on a GPU
-    for epoch in range(len(history), s.epochs):
-        t0 = time.perf_counter()
-        torch.manual_seed(epoch_seed(s.seed, epoch))
-        dataset.set_epoch(epoch)
-        order = epoch_order(len(dataset), s.seed, epoch, s.batch_size, s.steps_per_epoch)
-        loader = DataLoader(dataset, batch_size=local_batch, sampler=world.part(order, s.batch_size),
-                            drop_last=True, collate_fn=collate_fn, num_workers=s.workers,
-                            pin_memory=device.type == "cuda")
-        trainer.G.train()
-        trainer.Ds.train()
-        sums: dict[str, torch.Tensor] = {}
-        n = 0
-        bar = tqdm(loader, desc=f"{s.variant} epoch {epoch + 1}/{s.epochs}", disable=not progress, leave=False)
-        for raw in bar:
-            decay = ema_decay_at(s.ema_decay, epoch * len(loader) + n, s.ema_warmup)
-            terms = trainer.step(make_batch(raw, damsm, s.sizes, device), decay)
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + v.float()
-            n += 1
-            steps += 1
-            if n % 10 == 0 or device.type == "cpu":  # a host sync: not every step on a GPU
-                _check_finite(sums, epoch, n, ckpt_path)
-                bar.set_postfix(D=f"{sums['d_total'].item() / n:.3f}", G=f"{sums['g_total'].item() / n:.3f}")
-            if world.size > 1 and n % check_every == 0:
-                world.check_in_sync(f"epoch {epoch + 1}, step {n}", trainer.G, trainer.Ds, trainer.G_ema)
-                checked += 1
-            faults.step(steps)
-        sums = world.mean(sums)
-        _check_finite(sums, epoch, n, ckpt_path)
-        seconds = time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "seconds": round(seconds, 2),
-                        "images_per_s": round(n * s.batch_size / seconds, 2),
-                        **{k: v.item() / n for k, v in sums.items()}})
-        if world.size > 1 and progress:
-            print(f"{world.size} processes: weights compared identical after {checked} steps so far", flush=True)
-        if not world.main:
-            continue
-        checksummed.save(ckpt_path, {"settings": settings, "data": data, "history": history,
-                                     "processes": world.size, **trainer.state()})
-        if epoch + 1 in kept:
-            save_generator(out_dir / "snapshots" / f"epoch_{epoch + 1:04d}.pt", trainer.G_ema, s, epoch + 1)
-        if samples_dir is not None and _is_sample_epoch(epoch + 1, s):
-            _sample_grid(trainer, damsm, prepared, s, samples_dir, epoch + 1, references)
-        if live is not None:
-            live(history)
-        if progress:
-            h = history[-1]
-            print(f"epoch {h['epoch']}: D {h['d_total']:.3f} G {h['g_total']:.3f} (adv {h['g_adv']:.3f}, "
-                  f"DAMSM w {h.get('g_damsm_w', float('nan')):.3f} s {h.get('g_damsm_s', float('nan')):.3f}) | "
-                  f"{h['images_per_s']} img/s", flush=True)
+    run = engine.Run(out_dir / "checkpoint.pt", asdict(s), checkpoint.inputs_digest(prepared.fingerprint(), inputs),
+                     s.epochs, s.seed, s.batch_size, "the scale's gan_batch_size", s.steps_per_epoch, s.workers,
+                     FREE_SETTINGS, finished_ok=True, device=device, world=world, progress=progress,
+                     error=TrainingError)
+    job = _GanJob(trainer, damsm, prepared, s, out_dir, samples_dir, references, live)
+    history = engine.train(run, job, dataset, collate_fn)
     if world.main:
         save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
     world.barrier()  # the others wait until the outputs are written
@@ -433,14 +405,6 @@ def _sample_grid(trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: Ga
                  references) -> None:
     sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s, _grid_path(samples_dir, epoch),
                 title=f"{s.variant}, epoch {epoch}", references=references)
-
-
-def _check_finite(sums: dict[str, torch.Tensor], epoch: int, step: int, ckpt_path: Path) -> None:
-    bad = [k for k, v in sums.items() if not torch.isfinite(v)]
-    if bad:
-        last = f"after epoch {epoch}" if epoch > 0 else "none: this was the first epoch"
-        raise TrainingError(f"loss {', '.join(bad)} is not finite in epoch {epoch + 1} (by step {step}); stopped. "
-                            f"The last good checkpoint ({last}) is kept at {ckpt_path}")
 
 
 def snapshot_epochs(epochs: int, every: int) -> list[int]:
