@@ -478,7 +478,7 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
 @pytest.mark.slow
 def test_queued_lambda_sweep_runs_two_at_a_time(project):
     """`dvc exp run --queue` of a small `lambda` sweep, then `dvc queue start -j 2`: both experiments
-    finish and carry their own params and training metrics."""
+    finish and carry their own params and their own trained generator."""
     import time
 
     work, env, dvc = project
@@ -502,10 +502,12 @@ def test_queued_lambda_sweep_runs_two_at_a_time(project):
                 data = run.get("data") or {}
                 name = run.get("name") or data.get("name")
                 lam = data.get("params", {}).get("params.yaml", {}).get("data", {}).get("lambda")
-                train = data.get("metrics", {}).get("reports/attngan/train.json", {}).get("data", {})
+                generator = (data.get("outs") or {}).get("models/attngan/generator.pt", {}).get("hash")
                 if name in ("lam1", "lam10"):
-                    found[name] = (lam, train.get("epochs"))
-    assert found == {"lam1": (1.0, 2), "lam10": (10.0, 2)}, found
+                    found[name] = (lam, generator)
+    assert sorted(found) == ["lam1", "lam10"], found
+    assert (found["lam1"][0], found["lam10"][0]) == (1.0, 10.0)
+    assert found["lam1"][1] and found["lam10"][1] and found["lam1"][1] != found["lam10"][1], found
 
 
 @pytest.mark.slow
