@@ -139,7 +139,7 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
             start = time.perf_counter()
         with timer("batch to device + text encoder"):
             batch = gan.make_batch(raw, damsm, s.sizes, device)
-        trainer.step(batch, s.ema_decay, timer)
+        trainer.step(batch, i, timer)
     if device.type == "cuda":
         torch.cuda.synchronize()
     total = time.perf_counter() - start
@@ -160,7 +160,7 @@ def precision_check(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: i
         rows = []
         for i in range(steps):
             raw = _random_raw(s, vocab, s.batch_size, 100 + i, trainer.variant.needs_reference)
-            terms = trainer.step(gan.make_batch(raw, damsm, s.sizes, device), s.ema_decay)
+            terms = trainer.step(gan.make_batch(raw, damsm, s.sizes, device), i)
             rows.append({k: round(v.item(), 6) for k, v in terms.items()})
         runs["bf16" if bf16 else "fp32"] = rows
     worst = {k: max(abs(b[k] - f[k]) / max(abs(f[k]), 1e-3) for f, b in zip(runs["fp32"], runs["bf16"]))

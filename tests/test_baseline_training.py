@@ -11,7 +11,7 @@ from t2igan import families, source
 from t2igan.baselines.base import BaselineSettings, RealBatch, species_one_hot
 from t2igan.config import check_families, load_params
 from t2igan.errors import ConfigError
-from t2igan.train import baseline, checkpoint
+from t2igan.train import baseline, checkpoint, updates
 
 OPTIONS = {
     "dcgan": dict(model="dcgan", loss="bce", batch_size=4, z_dim=8),
@@ -37,7 +37,7 @@ def _family(name: str):
     family = baseline.make(_settings(name, image_size=16))
     torch.manual_seed(0)
     nets = family.build()
-    return family, nets, family.optimisers(nets)
+    return family, nets, family.phases(nets)
 
 
 def test_wgan_weights_stay_clipped_after_every_critic_step_and_g_steps_every_fifth():
@@ -56,7 +56,9 @@ def test_wgan_weights_stay_clipped_after_every_critic_step_and_g_steps_every_fif
 def test_wgan_gp_critic_has_no_batchnorm_and_adds_the_penalty():
     family, nets, opts = _family("wgan_gp")
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nets["D"].modules())
-    assert isinstance(opts["D"], torch.optim.Adam) and opts["D"].defaults["betas"] == (0.0, 0.9)
+    critic, generator = opts
+    assert isinstance(critic.optimizer, torch.optim.Adam) and critic.optimizer.defaults["betas"] == (0.0, 0.9)
+    assert (critic.interval, generator.interval) == (1, 5)  # n_critic is the generator phase's interval
     terms = family.step(nets, opts, RealBatch(torch.rand(4, 3, 16, 16) * 2 - 1), 0)
     assert torch.isclose(terms["d_total"], -terms["d_wasserstein"] + 10.0 * terms["d_gp"])
     assert terms["d_gp"] > 0
@@ -230,9 +232,8 @@ def test_a_bf16_step_is_the_fp32_step_rounded(name):
         family = baseline.make(dataclasses.replace(s, precision=precision))
         torch.manual_seed(0)
         nets = family.build()
-        if family.channels_last and precision == "bf16":
-            nets.to(memory_format=torch.channels_last)
-        opts = family.optimisers(nets)
+        updates.place([nets], torch.device("cpu"), precision, nhwc=family.channels_last)
+        opts = family.phases(nets)
         torch.manual_seed(1)
         terms = family.step(nets, opts, RealBatch(x, cond.get(family.condition)), 4)  # a G step for the WGANs
         results[precision] = (terms, [p.detach().clone() for p in nets.parameters()])

@@ -11,10 +11,11 @@ A family owns its networks, optimisers and step:
 - ``Options``: a frozen dataclass of its settings (params.yaml ``baselines.<name>``), ``self.o``;
 - ``condition``: "none", "species" (one-hot) or "sentence" (the frozen DAMSM's sentence code);
 - ``build()``: every network in an ``nn.ModuleDict``, initialised (torch's global RNG);
-- ``optimisers(nets)``: a dict of name -> optimiser;
-- ``step(nets, opts, batch, step)``: one update (``step`` counts batches since the start of the
-  run, for critic schedules), its forward passes inside ``self.autocast(device)`` and its
-  backward passes outside; returns named scalar loss terms, "total" the one minimised;
+- ``phases(nets)``: its optimiser phases (``t2igan.train.updates.Phase``: an optimiser, its interval
+  on the run's step clock, gradient clipping, what to do after each update);
+- ``step(nets, phases, batch, step)``: one training step (``step`` counts batches since the start of
+  the run: the phases' clock), its forward passes inside ``self.autocast(device)`` and its backward
+  passes outside (``Phase.update``, ``updates.run_phases``); returns named scalar loss terms;
 - ``noise(n, rng)``: the latent of ``n`` samples [n, ...] from a numpy generator;
 - ``sample(nets, noise, cond)``: images [n, 3, s, s] in [-1, 1].
 """
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 
 from t2igan.errors import ConfigError
 from t2igan.models.damsm import DIM as SENTENCE_DIM
-from t2igan.train.precision import autocast as lower_precision
+from t2igan.train import updates
 
 N_SPECIES = 200  # CUB's classes; the synthetic set has as many
 
@@ -83,7 +84,7 @@ class Baseline:
         """No options of its own."""
 
     condition = "none"
-    channels_last = False  # NHWC weights in bf16: faster for oneDNN's convolutions, slower elsewhere
+    channels_last = False  # NHWC weights where updates.channels_last says they are faster (convolutional nets)
 
     def __init__(self, settings: BaselineSettings):
         self.s = settings
@@ -91,7 +92,7 @@ class Baseline:
 
     def autocast(self, device: torch.device):
         """The context of the family's training forward passes (``train.precision``)."""
-        return lower_precision(device, self.s.precision)
+        return updates.autocast(device, self.s.precision)
 
     @property
     def cond_dim(self) -> int:
@@ -105,10 +106,11 @@ class Baseline:
     def build(self) -> nn.ModuleDict:
         raise NotImplementedError
 
-    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+    def phases(self, nets: nn.ModuleDict) -> list[updates.Phase]:
         raise NotImplementedError
 
-    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
+    def step(self, nets: nn.ModuleDict, phases: list[updates.Phase], batch: RealBatch,
+             step: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:

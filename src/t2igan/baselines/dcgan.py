@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from t2igan.baselines.base import Baseline, RealBatch
 from t2igan.models import dcgan
+from t2igan.train import updates
 
 
 # --------------------------------------------------------------------------- losses
@@ -89,7 +90,7 @@ class DCGAN(Baseline):
         D = dcgan.init_dcgan(dcgan.Discriminator(s.image_size, s.width, batch_norm=o.loss != "wgan_gp"))
         return nn.ModuleDict({"G": G, "D": D})
 
-    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+    def phases(self, nets: nn.ModuleDict) -> list[updates.Phase]:
         o = self.o
 
         def make(params):
@@ -97,52 +98,44 @@ class DCGAN(Baseline):
                 return torch.optim.RMSprop(params, lr=o.lr)
             return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2))
 
-        return {"G": make(nets["G"].parameters()), "D": make(nets["D"].parameters())}
+        after = (lambda: clip_weights(nets["D"], o.clip)) if o.loss == "wgan" else None
+        # the critic every step; G after every n_critic-th (its loss goes through the critic, not into it)
+        return [updates.Phase("d", make(nets["D"].parameters()), after=after),
+                updates.Phase("g", make(nets["G"].parameters()), interval=o.n_critic, frozen=[nets["D"]])]
 
     channels_last = True
 
-    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
+    def step(self, nets: nn.ModuleDict, phases: list[updates.Phase], batch: RealBatch,
+             step: int) -> dict[str, torch.Tensor]:
         G, D, o = nets["G"], nets["D"], self.o
         real = batch.images
         forward = self.autocast(real.device)  # entered once per forward pass
-        g_steps = (step + 1) % o.n_critic == 0
-        with torch.set_grad_enabled(g_steps), forward:  # a critic-only step needs no graph back into G
+        g_due = phases[1].due(step)
+        with torch.set_grad_enabled(g_due), forward:  # a critic-only step needs no graph back into G
             fake = G(torch.randn(len(real), o.z_dim, device=real.device))
-        with forward:
-            if o.loss == "bce":
-                r, f = D(real), D(fake.detach())
-                d_loss = (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
-                          + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)))
-                terms = {"d_total": d_loss}
-            else:
-                distance = -critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
-                d_loss = -distance
-                terms = {"d_wasserstein": distance}
-        if o.loss == "wgan_gp":
-            gp = gradient_penalty(D, real, fake, forward=forward)
-            d_loss = d_loss + o.gp_lambda * gp
-            terms["d_gp"] = gp
-        if o.loss != "bce":
-            terms["d_total"] = d_loss
-        opts["D"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        opts["D"].step()
-        if o.loss == "wgan":
-            clip_weights(D, o.clip)
-        if g_steps:
-            D.requires_grad_(False)
+
+        def loss(phase: updates.Phase) -> dict[str, torch.Tensor]:
+            if phase.name == "g":
+                with forward:
+                    if o.loss == "bce":
+                        f = D(fake)
+                        return {"total": F.binary_cross_entropy_with_logits(f, torch.ones_like(f))}
+                    return {"total": generator_loss(D, fake)}
             with forward:
                 if o.loss == "bce":
-                    f = D(fake)
-                    g_loss = F.binary_cross_entropy_with_logits(f, torch.ones_like(f))
-                else:
-                    g_loss = generator_loss(D, fake)
-            opts["G"].zero_grad(set_to_none=True)
-            g_loss.backward()
-            opts["G"].step()
-            D.requires_grad_(True)
-            terms["g_total"] = g_loss
-        return {k: v.detach() for k, v in terms.items()}
+                    r, f = D(real), D(fake.detach())
+                    return {"total": F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                            + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))}
+                distance = -critic_loss(D, real, fake.detach())   # the critic's estimate of W(real, fake)
+            terms = {"wasserstein": distance}
+            d_loss = -distance
+            if o.loss == "wgan_gp":
+                gp = gradient_penalty(D, real, fake, forward=forward)
+                d_loss = d_loss + o.gp_lambda * gp
+                terms["gp"] = gp
+            return {**terms, "total": d_loss}
+
+        return updates.run_phases(phases, step, loss)
 
     def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         return torch.from_numpy(rng.standard_normal((n, self.o.z_dim), dtype=np.float32))

@@ -23,6 +23,7 @@ from t2igan.data.dataset import to_branches
 from t2igan.generate import to_uint8
 from t2igan.models import draw
 from t2igan.report.grids import image_grid
+from t2igan.train import updates
 
 
 class DRAWBaseline(Baseline):
@@ -54,9 +55,10 @@ class DRAWBaseline(Baseline):
                                                 dec_dim=o.dec_dim, read_n=n[0], write_n=n[1],
                                                 cond_dim=self.cond_dim)})
 
-    def optimisers(self, nets: nn.ModuleDict) -> dict[str, torch.optim.Optimizer]:
+    def phases(self, nets: nn.ModuleDict) -> list[updates.Phase]:
         o = self.o
-        return {"draw": torch.optim.Adam(nets["draw"].parameters(), lr=o.lr, betas=(o.beta1, o.beta2))}
+        return [updates.Phase("draw", torch.optim.Adam(nets["draw"].parameters(), lr=o.lr, betas=(o.beta1, o.beta2)),
+                              clip=o.grad_clip if o.grad_clip > 0 else None)]
 
     def losses(self, net: nn.Module, x: torch.Tensor, cond: torch.Tensor | None, eps=None) -> dict[str, torch.Tensor]:
         """Loss terms on images ``x`` in [0, 1]; also the per-step KL, mu and logvar for statistics."""
@@ -66,15 +68,11 @@ class DRAWBaseline(Baseline):
         return {"total": rec + kl.sum(), "reconstruction": rec, "kl": kl.sum(), "kl_steps": kl, "mu": mu,
                 "logvar": logvar, "logits": logits}
 
-    def step(self, nets: nn.ModuleDict, opts: dict, batch: RealBatch, step: int) -> dict[str, torch.Tensor]:
-        net = nets["draw"]
+    def step(self, nets: nn.ModuleDict, phases: list[updates.Phase], batch: RealBatch,
+             step: int) -> dict[str, torch.Tensor]:
         with self.autocast(batch.images.device):  # the canvas, latents and losses stay float32
-            terms = self.losses(net, (batch.images + 1) / 2, batch.cond)
-        opts["draw"].zero_grad(set_to_none=True)
-        terms["total"].backward()
-        if self.o.grad_clip > 0:
-            nn.utils.clip_grad_norm_(net.parameters(), self.o.grad_clip)
-        opts["draw"].step()
+            terms = self.losses(nets["draw"], (batch.images + 1) / 2, batch.cond)
+        phases[0].update(terms["total"])
         return {k: terms[k].detach() for k in ("total", "reconstruction", "kl")}
 
     def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:

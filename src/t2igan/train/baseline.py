@@ -1,8 +1,8 @@
 """The baselines' training (stage ``train_baseline@<name>``) and their generation.
 
 The loop is ``t2igan.train.engine``'s, as for the GANs (resume, reseeding, data order, the code
-digest in the checkpoint); the critic schedule reads its step clock, which counts batches from
-the start of the run, so a resumed run keeps it.
+digest in the checkpoint); a family's optimiser phases (``t2igan.train.updates``) run on its step
+clock, which counts batches from the start of the run, so a resumed run keeps the critic schedule.
 
 There is no EMA here (none of the baselines' papers used one): the trained networks are sampled.
 """
@@ -25,7 +25,7 @@ from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.generate import encode_rows, generation_batch, sample_rows, to_uint8
 from t2igan.report.grids import labelled_sheet
-from t2igan.train import checkpoint, engine, guard
+from t2igan.train import checkpoint, engine, guard, updates
 from t2igan.train.device import pick_device
 from t2igan.train.gan import FrozenDamsm, TrainingError
 
@@ -89,9 +89,9 @@ def train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, **kwargs
 class _BaselineJob(engine.Job):
     """A baseline family in the shared loop: its step (with its critic schedule), sample sheets, live metrics."""
 
-    def __init__(self, family: Baseline, nets: nn.ModuleDict, opts: dict, damsm, device: torch.device,
-                 prepared: Prepared, s: BaselineSettings, samples_dir, live):
-        self.family, self.nets, self.opts, self.damsm, self.device = family, nets, opts, damsm, device
+    def __init__(self, family: Baseline, nets: nn.ModuleDict, phases: list[updates.Phase], damsm,
+                 device: torch.device, prepared: Prepared, s: BaselineSettings, samples_dir, live):
+        self.family, self.nets, self.phases, self.damsm, self.device = family, nets, phases, damsm, device
         self.prepared, self.s, self.samples_dir, self.live = prepared, s, samples_dir, live
         self.name = s.name
 
@@ -99,16 +99,15 @@ class _BaselineJob(engine.Job):
         return [self.nets]
 
     def state(self) -> dict:
-        return {"nets": self.nets.state_dict(), "opts": {k: opt.state_dict() for k, opt in self.opts.items()}}
+        return {"nets": self.nets.state_dict(), "opts": updates.optimiser_states(self.phases)}
 
     def load_state(self, state: dict) -> None:
         self.nets.load_state_dict(state["nets"])
-        for k, opt in self.opts.items():
-            opt.load_state_dict(state["opts"][k])
+        updates.load_optimiser_states(self.phases, state["opts"])
 
     def step(self, batch, step: int) -> dict:
-        # ``step`` counts batches from the start of the run: the critic schedule's clock
-        terms = self.family.step(self.nets, self.opts, _batch(self.family, batch, self.damsm, self.device), step)
+        # ``step`` counts batches from the start of the run: the phases' clock (the critic schedule's)
+        terms = self.family.step(self.nets, self.phases, _batch(self.family, batch, self.damsm, self.device), step)
         return {k: float(v) for k, v in terms.items()}
 
     def restored(self, history: list[dict]) -> None:
@@ -142,10 +141,9 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
     family = make(s)
     damsm = load_judge(family, damsm_dir, device)
     torch.manual_seed(s.seed)
-    nets = family.build().to(device)
-    if family.channels_last and s.precision == "bf16":
-        nets.to(memory_format=torch.channels_last)
-    opts = family.optimisers(nets)
+    nets = family.build()
+    updates.place([nets], device, s.precision, nhwc=family.channels_last)
+    phases = family.phases(nets)
     # the data digest covers the frozen judge: a finished run that matches is reused
     judge = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"] if damsm is not None else []
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
@@ -154,7 +152,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
                      s.epochs, s.seed, family.o.batch_size, f"baselines.{s.name}.batch_size", s.steps_per_epoch,
                      s.workers, FREE_SETTINGS, finished_ok=True, device=device, progress=progress,
                      error=TrainingError)
-    history = engine.train(run, _BaselineJob(family, nets, opts, damsm, device, prepared, s, samples_dir, live),
+    history = engine.train(run, _BaselineJob(family, nets, phases, damsm, device, prepared, s, samples_dir, live),
                            dataset, collate)
     save_model(out_dir / "generator.pt", nets, s, len(history))
     return history

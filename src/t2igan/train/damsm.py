@@ -21,7 +21,7 @@ from t2igan.errors import T2IGANError
 from t2igan.losses.damsm import damsm_loss
 from t2igan.metrics.r_precision import oracle_r_precision, r_precision
 from t2igan.models.damsm import ImageEncoder, TextEncoder
-from t2igan.train import checkpoint, checksummed, engine, guard
+from t2igan.train import checkpoint, checksummed, engine, guard, updates
 from t2igan.train.device import pick_device
 
 LOSS_TERMS = ("w0", "w1", "s0", "s1")
@@ -127,9 +127,9 @@ class _DamsmJob(engine.Job):
 
     name = "damsm"
 
-    def __init__(self, text: TextEncoder, image: ImageEncoder, opt: torch.optim.Optimizer, val_set, s: DamsmSettings,
-                 live):
-        self.text, self.image, self.opt, self.val_set, self.s, self.live = text, image, opt, val_set, s, live
+    def __init__(self, text: TextEncoder, image: ImageEncoder, phase: updates.Phase, val_set, s: DamsmSettings, live):
+        self.text, self.image, self.phase, self.val_set, self.s, self.live = text, image, phase, val_set, s, live
+        self.opt = phase.optimizer
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.text, self.image]
@@ -150,10 +150,7 @@ class _DamsmJob(engine.Job):
 
     def step(self, batch, step: int) -> dict:
         losses = _epoch_loss(self.text, self.image, batch, self.s)
-        self.opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(self.text.parameters(), self.s.clip_rnn)
-        self.opt.step()
+        self.phase.update(losses["total"])
         return {f"train_{k}": losses[k].item() for k in LOSS_TERMS}
 
     def end_epoch(self, epoch: int) -> dict:
@@ -178,10 +175,11 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
     """
     dev = pick_device(device)
     text, image = build_encoders(s, len(prepared.vocab))
-    text.to(dev)
-    image.to(dev)
+    updates.place((text, image), dev, "fp32")
     params = [p for p in list(text.parameters()) + list(image.parameters()) if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2))
+    # AttnGAN clips the RNN's gradient norm only
+    phase = updates.Phase("damsm", torch.optim.Adam(params, lr=s.lr, betas=(s.beta1, s.beta2)), clip=s.clip_rnn,
+                          clip_params=text.parameters())
     train_set = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
                                  seed=s.seed)
     val_set = TextImageDataset(prepared, "test", image_size=s.image_size, branches=1, max_words=s.max_words,
@@ -189,7 +187,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: DamsmSettings, *, device:
     run = engine.Run(Path(out_dir) / "checkpoint.pt", asdict(s), prepared.fingerprint(), s.epochs, s.seed,
                      s.batch_size, "the scale's damsm_batch_size", s.steps_per_epoch, s.workers, device=dev,
                      progress=progress, error=TrainingError)
-    return engine.train(run, _DamsmJob(text, image, opt, val_set, s, live), train_set, collate)
+    return engine.train(run, _DamsmJob(text, image, phase, val_set, s, live), train_set, collate)
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from t2igan.data.dataset import centre_crops, crop, to_branches
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.models.evaluator import Evaluator, attribute_accuracy, attribute_groups
-from t2igan.train import checkpoint, engine, guard
+from t2igan.train import checkpoint, engine, guard, updates
 
 
 class EvaluatorError(T2IGANError):
@@ -89,8 +89,9 @@ def train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, prog
 class _EvaluatorJob(engine.Job):
     name = "evaluator"
 
-    def __init__(self, model: Evaluator, opt: torch.optim.Optimizer, prepared: Prepared, device: torch.device):
-        self.model, self.opt, self.prepared, self.device = model, opt, prepared, device
+    def __init__(self, model: Evaluator, phase: updates.Phase, prepared: Prepared, device: torch.device):
+        self.model, self.phase, self.prepared, self.device = model, phase, prepared, device
+        self.opt = phase.optimizer
 
     def modules(self) -> list[torch.nn.Module]:
         return [self.model]
@@ -105,9 +106,7 @@ class _EvaluatorJob(engine.Job):
     def step(self, batch, step: int) -> dict:
         images, rows = batch
         loss = _loss(self.model, images.to(self.device), rows, self.prepared)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.phase.update(loss)
         return {"loss": loss.item()}
 
 
@@ -116,8 +115,8 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
     out_dir = Path(out_dir)
     torch.manual_seed(s.seed)
     model = Evaluator(len(prepared.meta["class_names"]), len(prepared.meta["attribute_names"]), s.width)
-    model.to(device)  # before the optimizer, whose state then lives there too
-    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    updates.place([model], device, "fp32")  # before the optimizer, whose state then lives there too
+    phase = updates.Phase("evaluator", torch.optim.Adam(model.parameters(), lr=s.lr))
     rows = np.flatnonzero(~holdout_mask(prepared.index["class_ids"], s.holdout, s.seed))
     if len(rows) < s.batch_size:  # every batch is full (drop_last): there would be none
         raise EvaluatorError(f"{prepared.root}: {len(rows)} images to train the evaluator on (of "
@@ -128,7 +127,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: EvaluatorSettings, *, pro
     run = engine.Run(out_dir / "checkpoint.pt", asdict(s), prepared.fingerprint(), s.epochs, s.seed, s.batch_size,
                      "the scale's evaluator_batch_size", s.steps_per_epoch, s.workers, ("epochs", "workers"),
                      device=device, progress=progress, error=EvaluatorError)
-    engine.train(run, _EvaluatorJob(model, opt, prepared, device), data)
+    engine.train(run, _EvaluatorJob(model, phase, prepared, device), data)
     checkpoint.save(out_dir / "evaluator.pt", {"state": model.state_dict(), "settings": asdict(s),
                                                "n_classes": model.species.out_features,
                                                "n_attributes": model.attributes.out_features})

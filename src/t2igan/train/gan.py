@@ -1,10 +1,11 @@
 """GAN training (stage ``train@<variant>``): what every variant shares, run by the one training loop.
 
 This knows nothing about a variant's networks or losses (``t2igan.variants``); it owns the
-device, the optimisers (one Adam for G, one for all the discriminators: Adam is per-parameter,
-so that equals the original's one Adam per D), the EMA of G, snapshots and sample grids.  The
+variant's two optimiser phases (one Adam for G, one for all the discriminators: Adam is
+per-parameter, so that equals the original's one Adam per D), snapshots and sample grids.  The
 loop itself (resume, reseeding, data order, checkpoints, the NaN guard, progress) is
-``t2igan.train.engine``'s, shared with the baselines, the DAMSMs and the evaluator.
+``t2igan.train.engine``'s, and the phases, the EMA of G and the precision are
+``t2igan.train.updates``', all shared with the baselines, the DAMSMs and the evaluator.
 
 Several processes (torchrun, ``runtime.gpus``) train data-parallel: see ``t2igan.distributed``.
 """
@@ -29,9 +30,8 @@ from t2igan.distributed import World
 from t2igan.errors import T2IGANError
 from t2igan.generate import sample_grid
 from t2igan.losses.damsm import word_mask
-from t2igan.train import checkpoint, engine, guard
+from t2igan.train import checkpoint, engine, guard, updates
 from t2igan.train.damsm import load_encoders
-from t2igan.train.precision import autocast as lower_precision
 from t2igan.variants.base import Batch, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
@@ -138,26 +138,6 @@ def make_batch(raw: dict, damsm: FrozenDamsm, sizes: list[int], device: torch.de
                  lengths=lengths, class_ids=raw["class_ids"].to(device), reference=reference)
 
 
-def ema_decay_at(decay: float, updates: int, warmup: bool) -> float:
-    """The EMA decay of update number ``updates`` (0-based): ``decay``, or with ``warmup``
-    min(decay, (1 + t) / (10 + t)), TensorFlow's ExponentialMovingAverage rule.
-
-    The EMA starts as a copy of the untrained G.  At 0.999 from the first step it still holds
-    0.999^t of that copy after t steps: 19 % after the 1,659 steps of 3 epochs at ``quick``.
-    With the warm-up the decay reaches 0.999 after 8,991 steps; at the paper setting (about
-    265,000 steps) the final EMA is the same for any practical purpose (the first 9,000 steps weigh
-    0.999^256,000 in it either way)."""
-    return min(decay, (1 + updates) / (10 + updates)) if warmup else decay
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (BN statistics) copied."""
-    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
 class PhaseTimer:
     """Wall time per phase of a step (benchmarks); synchronises CUDA so the numbers are honest."""
 
@@ -181,17 +161,21 @@ def _no_timer(name: str):
 
 @dataclass
 class Trainer:
-    """A variant's networks, EMA and optimisers, and one training step."""
+    """A variant's networks, its two phases (D then G, each on the same fake images) and the EMA of G."""
 
     variant: Variant
     G: nn.Module
     Ds: nn.ModuleList
-    G_ema: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    ema: updates.Ema
+    d: updates.Phase
+    g: updates.Phase
     device: torch.device
     world: World = distributed.ONE
-    bf16: bool = False  # bfloat16 autocast (train.precision); benchmarks/throughput.py compares
+    precision: str = "fp32"  # train.precision; benchmarks/throughput.py compares fp32 and bf16
+
+    @property
+    def G_ema(self) -> nn.Module:
+        return self.ema.module
 
     @classmethod
     def create(cls, s: GanSettings, damsm: FrozenDamsm, device: torch.device,
@@ -199,16 +183,11 @@ class Trainer:
         torch.manual_seed(s.seed)
         variant = make_variant(s, damsm)
         G, Ds = variant.build()
-        G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        G_ema = copy.deepcopy(G)
         if world.size > 1:  # BatchNorm over the global batch, as in one process
             G, Ds = distributed.global_batchnorm(G), distributed.global_batchnorm(Ds)
-        G, Ds, G_ema = (m.to(device) for m in (G, Ds, G_ema))
+        updates.place((G, Ds, G_ema), device, s.precision)
         world.follow_main(G, Ds, G_ema)  # the same seed built them; this makes sure
-        bf16 = s.precision == "bf16"
-        # NHWC convolutions: faster on GPUs, and on the CPU in bf16 (oneDNN), but not in fp32 there
-        if device.type == "cuda" or bf16:
-            for m in (G, Ds, G_ema):
-                m.to(memory_format=torch.channels_last)
         # fused: one pass over each parameter per step instead of six (same update, rounded differently);
         # the paper discriminators' 100 M parameters made the unfused step a tenth of a CPU step
         opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(s.beta1, s.beta2), fused=True)
@@ -216,47 +195,44 @@ class Trainer:
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
-        return cls(variant, G, Ds, G_ema, opt_g, opt_d, device, world, bf16=bf16)
+        return cls(variant, G, Ds, updates.Ema(G, s.ema_decay, s.ema_warmup, copy_of=G_ema),
+                   updates.Phase("d", opt_d, label="discriminator step"),
+                   updates.Phase("g", opt_g, frozen=[Ds], label="generator step"),  # G's loss goes through D
+                   device, world, precision=s.precision)
 
     def state(self) -> dict:
         return {"G": self.G.state_dict(), "Ds": self.Ds.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+                "opt_g": self.g.optimizer.state_dict(), "opt_d": self.d.optimizer.state_dict()}
 
     def load_state(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.Ds.load_state_dict(state["Ds"])
         self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        self.g.optimizer.load_state_dict(state["opt_g"])
+        self.d.optimizer.load_state_dict(state["opt_d"])
 
-    def step(self, batch: Batch, ema_decay: float, timer=_no_timer) -> dict[str, torch.Tensor]:
-        """One D update then one G update on the same fake images; returns every loss term
-        (this process's: ``world.mean`` averages them over the ranks)."""
-        autocast = lower_precision(self.device, "bf16" if self.bf16 else "fp32")
+    def step(self, batch: Batch, step: int, timer=_no_timer) -> dict[str, torch.Tensor]:
+        """Training step number ``step`` of the run (0-based): one D update then one G update on the same
+        fake images, then the EMA; returns every loss term (this process's: ``world.mean`` averages them
+        over the ranks)."""
+        autocast = updates.autocast(self.device, self.precision)
         # The noise is drawn for the global batch and sliced: the same as one process would draw.
         n, s = len(batch.sentence) * self.world.size, self.variant.s
         z = self.world.slice(torch.randn(n, s.z_dim, device=self.device))
         eps = self.world.slice(torch.randn(n, s.c_dim, device=self.device))
         with timer("generator forward"), autocast:
             fake = self.variant.generate(self.G, batch, z, eps=eps)
-        with timer("discriminator step"):
+
+        def loss(phase: updates.Phase) -> dict[str, torch.Tensor]:
             with autocast:
-                d = self.variant.d_loss(self.Ds, batch, fake.detached())
-            self.opt_d.zero_grad(set_to_none=True)
-            d["total"].backward()
-            self.world.average_gradients(self.Ds.parameters())
-            self.opt_d.step()
-        with timer("generator step"):
-            self.Ds.requires_grad_(False)  # G's loss needs gradients through D, not for D
-            with autocast:
-                g = self.variant.g_loss(self.Ds, batch, fake)
-            self.opt_g.zero_grad(set_to_none=True)
-            g["total"].backward()
-            self.world.average_gradients(self.G.parameters())
-            self.opt_g.step()
-            self.Ds.requires_grad_(True)
-            ema_update(self.G_ema, self.G, ema_decay)
-        return {**{f"d_{k}": v.detach() for k, v in d.items()}, **{f"g_{k}": v.detach() for k, v in g.items()}}
+                if phase is self.d:
+                    return self.variant.d_loss(self.Ds, batch, fake.detached())
+                return self.variant.g_loss(self.Ds, batch, fake)
+
+        terms = updates.run_phases([self.d, self.g], step, loss, self.world, timer)
+        with timer("EMA update"):
+            self.ema.update(step)
+        return terms
 
 
 def make_variant(s: GanSettings, damsm: FrozenDamsm) -> Variant:
@@ -317,8 +293,7 @@ class _GanJob(engine.Job):
         self.trainer.load_state(state)
 
     def step(self, batch, step: int) -> dict:
-        decay = ema_decay_at(self.s.ema_decay, step, self.s.ema_warmup)
-        terms = self.trainer.step(make_batch(batch, self.damsm, self.s.sizes, self.trainer.device), decay)
+        terms = self.trainer.step(make_batch(batch, self.damsm, self.s.sizes, self.trainer.device), step)
         return {k: v.float() for k, v in terms.items()}
 
     def _snapshot(self, epoch: int) -> Path:
