@@ -106,3 +106,30 @@ def test_no_project_import_inside_a_function(file):
 
 def test_no_stage_imports_the_command_line():
     assert not any("src/t2igan/cli.py" in needed for needed, _ in stage_code().values())
+
+
+# the params that name where the pipeline's data and models live (the stages read them, never a literal)
+LOCATIONS = ("data.raw_dir", "data.out_dir", "preprocess.out_dir", "crop_refs.out_dir", "damsm.out_dir", "train.out_dir",
+             "generate.out_dir", "evaluator.out_dir", "score.reference_dir", "weights.dir")
+
+
+def test_dvc_yaml_states_no_path_that_a_param_states():
+    """One place per path: dvc.yaml writes ``${preprocess.out_dir}`` where params.yaml says data/prepared,
+    so `-S preprocess.out_dir=...` moves the stage's outputs and the deps that read them alike."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values = {}
+    for key in LOCATIONS:
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        values[key] = node.rstrip("/")
+    literal = []
+    for number, line in enumerate((ROOT / "dvc.yaml").read_text().splitlines(), 1):
+        item = line.split("#")[0].strip().removeprefix("- ").removeprefix("path:").strip().rstrip(":")
+        for key, value in values.items():
+            if item == value or item.startswith(value + "/"):
+                literal.append(f"dvc.yaml:{number}: {item} (write ${{{key}}})")
+    assert not literal, "\n".join(literal)
+    with Repo(str(ROOT)) as repo:  # and DVC resolves them to the params' places
+        outs = {str(o.def_path) for s in repo.index.stages for o in s.outs}
+    assert f"{values['preprocess.out_dir']}" in outs and f"{values['train.out_dir']}/attngan/generator.pt" in outs
