@@ -241,8 +241,8 @@ def main(argv=None) -> None:
     print(f"glibc malloc tuned: {tuned}", file=sys.stderr)
     if args.against_original:
         p = load_params(args.params, {"scale": "paper"})
-        ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=2, image_size=256, max_words=p.preprocess.max_words,
-                           seed=0, cnn_width=p.damsm.cnn_width, cnn_input=32)  # no DAMSM term: its size is moot
+        ds = dataclasses.replace(DamsmSettings.from_params(p), backbone="cnn", image_size=256, cnn_input=32,
+                                 inception_weights=None, inception_sha256=None)  # no DAMSM term: its size is moot
         damsm = gan.FrozenDamsm(*build_encoders(ds, 5450, pretrained=False), device)
         rows = against_original(p, damsm, device, 5450, args.steps, args.warmup)
         out = Path(args.out)
@@ -263,9 +263,7 @@ def main(argv=None) -> None:
                                         "gf_dim": args.gf_dim, "df_dim": args.df_dim}.items() if v is not None}
         vocab = len(Prepared(p.preprocess.out_dir).vocab) if Path(p.preprocess.out_dir, "vocab.json").is_file() \
             else 5450  # CUB's vocabulary size
-        ds = DamsmSettings(backbone=p.scale.damsm_backbone, epochs=1, batch_size=2, image_size=p.scale.image_size,
-                           max_words=p.preprocess.max_words, seed=0, cnn_width=p.damsm.cnn_width,
-                           cnn_input=p.scale.damsm_input)
+        ds = DamsmSettings.from_params(p)  # built untrained (pretrained=False): only its shapes matter
         text, image = build_encoders(ds, vocab, pretrained=False)
         damsm = gan.FrozenDamsm(text, image, device)
         for name in args.variants or p.variants:

@@ -8,10 +8,7 @@ from t2igan.train.device import pick_device
 
 def main(p):
     e = p.evaluator
-    s = evaluator.EvaluatorSettings(epochs=p.scale.evaluator_epochs, batch_size=p.scale.evaluator_batch_size,
-                                    image_size=p.scale.image_size, seed=p.seed, width=e.width, lr=e.lr,
-                                    holdout=e.holdout, workers=p.runtime.loader_workers,
-                                    steps_per_epoch=p.scale.steps_per_epoch)
+    s = evaluator.EvaluatorSettings.from_params(p)
     prepared = Prepared(p.preprocess.out_dir)
     device = pick_device(p.runtime.device)
     model = evaluator.train(prepared, e.out_dir, s, device=device)

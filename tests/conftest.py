@@ -121,11 +121,13 @@ def prepare_with_damsm(cub_root: Path, out: Path):
     out/damsm: what GAN training needs.  Returns the Prepared data."""
     from t2igan.data.preprocess import Prepared, preprocess
     from t2igan.train import checkpoint
-    from t2igan.train.damsm import DamsmSettings, build_encoders
+    from t2igan.train.damsm import build_encoders
 
     preprocess(cub_root, out / "prep", image_size=32, progress=False)
     prepared = Prepared(out / "prep")
-    ds = DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0, cnn_width=4)
+    import settings  # tests/settings.py imports the package: not at collection time
+
+    ds = settings.damsm()
     text, image = build_encoders(ds, len(prepared.vocab))
     meta = {"settings": dataclasses.asdict(ds), "vocab_size": len(prepared.vocab)}
     checkpoint.save(out / "damsm" / "text_encoder.pt", {"state": text.state_dict(), **meta})

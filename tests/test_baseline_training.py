@@ -5,9 +5,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+import settings
 import torch
 
-from t2igan import families, source
+from t2igan import source
 from t2igan.baselines.base import BaselineSettings, RealBatch, species_one_hot
 from t2igan.config import check_families, load_params
 from t2igan.errors import ConfigError
@@ -28,9 +29,7 @@ OPTIONS = {
 def _settings(name: str, epochs: int = 1, image_size: int = 32) -> BaselineSettings:
     opts = dict(OPTIONS[name])
     model = opts.pop("model")
-    options = dataclasses.asdict(families.load("baselines", model).Options(**opts))
-    return BaselineSettings(name=name, model=model, epochs=epochs, image_size=image_size, width=4, max_words=18,
-                            seed=0, options=options)
+    return settings.baseline(name, model, opts, epochs=epochs, image_size=image_size)
 
 
 def _family(name: str):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import settings
 import torch
 
 from t2igan.train import checkpoint, checksummed, gan
@@ -89,8 +90,7 @@ def test_gan_training_resumes_from_the_previous_checkpoint_and_ends_identical(ti
     """Corrupt the latest checkpoint of a 2-epoch run, ask for 3 epochs: it warns, resumes after
     epoch 1 from the previous file, and ends bit-identical to a straight 3-epoch run."""
     prepared, damsm_dir, tmp = tiny
-    s = gan.GanSettings(variant="attngan", model="attngan", epochs=2, batch_size=4, image_size=32, branches=2,
-                        gf_dim=4, df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
+    s = settings.gan(epochs=2)
     gan.train(prepared, damsm_dir, tmp / "hurt", s, progress=False)
     ckpt = tmp / "hurt" / "checkpoint.pt"
     data = bytearray(ckpt.read_bytes())
@@ -139,8 +139,7 @@ def test_a_damaged_damsm_checkpoint_resumes_from_the_previous(tiny, capsys):
     from t2igan.train import damsm
 
     prepared, _, tmp = tiny
-    s = damsm.DamsmSettings(backbone="cnn", epochs=2, batch_size=4, image_size=32, max_words=18, seed=0,
-                            cnn_width=4, cnn_input=32)
+    s = settings.damsm(epochs=2)
     damsm.train(prepared, tmp / "d", s, progress=False)
     ckpt = tmp / "d" / "checkpoint.pt"
     assert checksummed.previous(ckpt).is_file()
@@ -159,8 +158,7 @@ def test_a_damsm_checkpoint_from_other_code_is_not_resumed(tiny, monkeypatch, ca
     from t2igan.train import damsm
 
     prepared, _, tmp = tiny
-    s = damsm.DamsmSettings(backbone="cnn", epochs=1, batch_size=4, image_size=32, max_words=18, seed=0,
-                            cnn_width=4, cnn_input=32)
+    s = settings.damsm()
     damsm.train(prepared, tmp / "d", s, progress=False)
     monkeypatch.setattr(source, "fingerprint", lambda: "other code")
     capsys.readouterr()

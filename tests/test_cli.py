@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import settings
 import yaml
 from PIL import Image
 
@@ -28,13 +29,10 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     prepared = prepare_with_damsm(write_cub(tmp / "birds"), tmp)
     crop_refs(tmp / "birds", tmp / "prep", tmp / "refs", patch_size=20, seed=0, progress=False)
-    base = dict(epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4, df_dim=4, max_words=18, seed=0, z_dim=8,
-                c_dim=6, r_num=1, sample_captions=2)
-    gan.train(prepared, tmp / "damsm", tmp / "models" / "attngan",
-              gan.GanSettings(variant="attngan", model="attngan", **base), progress=False)
+    gan.train(prepared, tmp / "damsm", tmp / "models" / "attngan", settings.gan(), progress=False)
     gan.train(prepared, tmp / "damsm", tmp / "models" / "ragan_v1",
-              gan.GanSettings(variant="ragan_v1", model="ragan", **base,
-                              options={"version": 1, "lambda2": 1.0, "ref_blocks": True, "reference_species": "same"}),
+              settings.gan("ragan_v1", "ragan",
+                           {"version": 1, "lambda2": 1.0, "ref_blocks": True, "reference_species": "same"}),
               refs_dir=tmp / "refs", progress=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["preprocess"]["out_dir"] = str(tmp / "prep")

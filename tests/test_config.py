@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
+from t2igan.baselines.base import BaselineSettings
 from t2igan.config import check_families, load_params, parse_params
 from t2igan.errors import ConfigError
 from t2igan.train import evaluator
+from t2igan.train.damsm import DamsmSettings
+from t2igan.train.gan import GanSettings
 
 RAW = yaml.safe_load(open("params.yaml"))
 
@@ -140,3 +144,22 @@ def test_steps_per_epoch_is_a_positive_integer_or_null(value, needle):
         parse_params(raw)
     raw["quick"]["steps_per_epoch"] = None
     assert parse_params(raw).scale.steps_per_epoch is None
+
+
+@pytest.mark.parametrize("cls", [GanSettings, DamsmSettings, evaluator.EvaluatorSettings, BaselineSettings])
+def test_a_settings_class_has_no_defaults_of_its_own(cls):
+    """One schema: params.yaml's validated sections are the one place a value is set (no drifted copies)."""
+    assert [f.name for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING] == []
+
+
+def test_the_settings_read_what_params_yaml_says():
+    # the two values that had drifted: cnn_width 32 and dropout 0.5 in code against 16 and 0.0 in params.yaml
+    for scale in ("quick", "paper"):
+        p = load_params("params.yaml", {"scale": scale})
+        d = DamsmSettings.from_params(p)
+        assert (d.cnn_width, d.dropout) == (p.damsm.cnn_width, p.scale.damsm_dropout)
+    p = load_params("params.yaml", {"train.ema_decay": 0.5, "evaluator.lr": 0.25, "train.precision": "fp32"})
+    assert GanSettings.from_params(p, "attngan").ema_decay == 0.5
+    assert evaluator.EvaluatorSettings.from_params(p).lr == 0.25
+    assert BaselineSettings.from_params(p, "dcgan").precision == "fp32"

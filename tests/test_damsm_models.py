@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import settings
 import torch
 
 from t2igan.models.damsm import ImageEncoder, TextEncoder
@@ -105,9 +106,9 @@ def test_image_heads_start_uniform_in_a_tenth_as_the_original():
 
 
 def test_learning_rate_decays_while_above_the_floor_as_the_original():
-    from t2igan.train.damsm import DamsmSettings, learning_rate
+    from t2igan.train.damsm import learning_rate
 
-    s = DamsmSettings(backbone="cnn", epochs=200, batch_size=2, image_size=32, max_words=18, seed=0)
+    s = settings.damsm(epochs=200, batch_size=2, lr=0.002, lr_decay=0.98, lr_min=0.0002)  # AttnGAN's values
     lr, original = s.lr, []
     for _ in range(200):  # AttnGAN's pretrain_DAMSM.py: `if lr > ENCODER_LR / 10.: lr *= 0.98` after each epoch
         original.append(lr)

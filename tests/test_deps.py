@@ -109,8 +109,8 @@ def test_no_stage_imports_the_command_line():
 
 
 # the params that name where the pipeline's data and models live (the stages read them, never a literal)
-LOCATIONS = ("data.raw_dir", "data.out_dir", "preprocess.out_dir", "crop_refs.out_dir", "damsm.out_dir", "train.out_dir",
-             "generate.out_dir", "evaluator.out_dir", "score.reference_dir", "weights.dir")
+LOCATIONS = ("data.raw_dir", "data.out_dir", "preprocess.out_dir", "crop_refs.out_dir", "damsm.out_dir",
+             "train.out_dir", "generate.out_dir", "evaluator.out_dir", "score.reference_dir", "weights.dir")
 
 
 def test_dvc_yaml_states_no_path_that_a_param_states():

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import settings
 import torch
 
 from t2igan.distributed import DistributedError, World
@@ -61,8 +62,7 @@ def data(tmp_path_factory):
 
 
 def _settings(model: str, epochs: int) -> gan.GanSettings:
-    return gan.GanSettings(variant=model, model=model, epochs=epochs, batch_size=8, image_size=32, branches=2, gf_dim=4,
-                           df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2, device="cpu")
+    return settings.gan(model, model, epochs=epochs, batch_size=8)
 
 
 def _close(a: dict, b: dict, what: str) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import settings
 import torch
 import torch.nn as nn
 
@@ -131,7 +132,7 @@ def test_a_batch_larger_than_the_data_is_named(tmp_path):
 
 def test_the_evaluator_refuses_a_checkpoint_from_other_code(tiny, monkeypatch, capsys):
     prepared, _, tmp = tiny
-    s = evaluator.EvaluatorSettings(epochs=1, batch_size=4, image_size=32, seed=0, width=4, holdout=0.1)
+    s = settings.evaluator(holdout=0.1)
     evaluator.train(prepared, tmp / "ev", s, progress=False)
     monkeypatch.setattr(source, "fingerprint", lambda: "other code")
     capsys.readouterr()

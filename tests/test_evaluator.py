@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import settings
 
 from t2igan.config import load_params
 from t2igan.data.preprocess import Prepared, preprocess
@@ -46,7 +47,7 @@ def prepared(cub_root, tmp_path):
 
 
 def test_train_predict_and_resume(prepared, tmp_path):
-    s = evaluator.EvaluatorSettings(epochs=1, batch_size=4, image_size=32, seed=0, width=4, holdout=0.34)
+    s = settings.evaluator(holdout=0.34)
     model = evaluator.train(prepared, tmp_path / "ev", s, progress=False)
     assert (tmp_path / "ev" / "evaluator.pt").is_file()
     out = evaluator.predict(model, np.zeros((3, 32, 32, 3), np.uint8))
@@ -62,7 +63,7 @@ def test_train_predict_and_resume(prepared, tmp_path):
 
 def test_fewer_images_than_a_batch_is_a_clear_error(prepared, tmp_path):
     # the fixture's 12 images (4 species of 3), one of each species held out: 8 left, a batch of 9
-    s = evaluator.EvaluatorSettings(epochs=1, batch_size=9, image_size=32, seed=0, width=4, holdout=0.1)
+    s = settings.evaluator(batch_size=9, holdout=0.1)
     with pytest.raises(evaluator.EvaluatorError, match=r"8 images to train the evaluator on \(of 12.*batch_size = 9"):
         evaluator.train(prepared, tmp_path / "ev", s, progress=False)
     assert not (tmp_path / "ev" / "evaluator.pt").exists()

@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import settings
 import torch
 import torch.nn.functional as F
 
@@ -71,9 +72,7 @@ def test_ema_update_is_a_lerp_and_copies_buffers():
 # ---------------------------------------------------------------- a tiny end-to-end setting
 
 def _settings(**kw) -> gan.GanSettings:
-    base = dict(variant="attngan", model="attngan", epochs=1, batch_size=4, image_size=32, branches=2, gf_dim=4,
-                df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2)
-    return gan.GanSettings(**{**base, **kw})
+    return settings.gan(**kw)
 
 
 def test_one_step_updates_g_and_d_but_never_the_judge(tiny):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import settings
 import torch
 
 from t2igan import faults
@@ -38,9 +39,7 @@ def _count(monkeypatch, module, name):
 def test_gan_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch):
     prepared, damsm_dir, tmp = tiny
     steps = _count(monkeypatch, faults, "step")
-    s = gan.GanSettings(variant="attngan", model="attngan", epochs=2, batch_size=4, image_size=32, branches=2,
-                        gf_dim=4, df_dim=4, max_words=18, seed=0, z_dim=8, c_dim=6, r_num=1, sample_captions=2,
-                        steps_per_epoch=1)
+    s = settings.gan(epochs=2, steps_per_epoch=1)
     history = gan.train(prepared, damsm_dir, tmp / "g", s, progress=False)
     assert len(steps) == 2 and len(history) == 2
     assert history[0]["images_per_s"] > 0
@@ -49,15 +48,13 @@ def test_gan_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch):
 @pytest.mark.parametrize("limit, per_epoch", [(None, 2), (1, 1)])
 def test_baseline_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch, limit, per_epoch):
     from t2igan import families
-    from t2igan.baselines.base import BaselineSettings
 
     prepared, _, tmp = tiny
     steps = _count(monkeypatch, faults, "step")
     dcgan = families.load("baselines", "dcgan")
     options = dataclasses.asdict(dcgan.Options(loss="wgan", optimizer="rmsprop", lr=5e-5, n_critic=5, clip=0.01,
                                                batch_size=4))
-    s = BaselineSettings(name="wgan", model="dcgan", epochs=3, image_size=32, width=4, max_words=18, seed=0,
-                         options=options, steps_per_epoch=limit)
+    s = settings.baseline("wgan", "dcgan", options, epochs=3, steps_per_epoch=limit)
     history = baseline.train(prepared, tmp / "b", s, progress=False)
     assert len(steps) == 3 * per_epoch
     # the critic schedule counts the batches taken: with one an epoch, G's first update is at batch 5
@@ -68,8 +65,7 @@ def test_baseline_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypat
 def test_damsm_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch, limit, per_epoch):
     prepared, _, tmp = tiny
     steps = _count(monkeypatch, faults, "step")
-    s = damsm.DamsmSettings(backbone="cnn", epochs=2, batch_size=4, image_size=32, max_words=18, seed=0,
-                            cnn_width=4, cnn_input=32, steps_per_epoch=limit)
+    s = settings.damsm(epochs=2, steps_per_epoch=limit)
     damsm.train(prepared, tmp / "d", s, progress=False)
     assert len(steps) == 2 * per_epoch
 
@@ -78,7 +74,6 @@ def test_damsm_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch,
 def test_evaluator_training_takes_at_most_steps_per_epoch_batches(tiny, monkeypatch, limit, per_epoch):
     prepared, _, tmp = tiny  # one image of each species held out: 8 of 12 to train on
     losses = _count(monkeypatch, evaluator, "_loss")
-    s = evaluator.EvaluatorSettings(epochs=2, batch_size=4, image_size=32, seed=0, width=4, holdout=0.1,
-                                    steps_per_epoch=limit)
+    s = settings.evaluator(epochs=2, holdout=0.1, steps_per_epoch=limit)
     evaluator.train(prepared, tmp / "ev", s, progress=False)
     assert len(losses) == 2 * per_epoch

@@ -5,12 +5,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+import settings
 
 from t2igan.metrics import evaluator_features
 from t2igan.metrics.sanity import fid_sanity, repeat_counts
 from t2igan.models.evaluator import Evaluator
 from t2igan.train import checkpoint
-from t2igan.train.evaluator import EvaluatorSettings
 
 
 def test_repeat_counts_span_one_to_n():
@@ -23,7 +23,7 @@ def test_fid_sanity_orders_halves_noise_and_collapse(tmp_path):
 
     torch.manual_seed(0)
     model = Evaluator(3, 5, width=4)
-    s = EvaluatorSettings(epochs=1, batch_size=2, image_size=16, seed=0, width=4)
+    s = settings.evaluator(batch_size=2, image_size=16)
     checkpoint.save(tmp_path / "evaluator.pt", {"state": model.state_dict(), "settings": dataclasses.asdict(s),
                                                 "n_classes": 3, "n_attributes": 5})
     rng = np.random.default_rng(0)

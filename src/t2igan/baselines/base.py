@@ -21,7 +21,7 @@ A family owns its networks, optimisers and step:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,7 +37,9 @@ N_SPECIES = 200  # CUB's classes; the synthetic set has as many
 
 @dataclass(frozen=True)
 class BaselineSettings:
-    """Everything that decides a trained baseline (its `baselines` entry and the scale)."""
+    """Everything that decides a trained baseline (its `baselines` entry and the scale).
+    No field has a default: params.yaml is the one place a value is set, read through ``from_params``
+    (tests build theirs the same way: tests/settings.py)."""
 
     name: str
     model: str
@@ -46,11 +48,11 @@ class BaselineSettings:
     width: int
     max_words: int
     seed: int
-    workers: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # train.precision: fp32 | bf16 (autocast around the forward passes)
-    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
-    options: dict = field(default_factory=dict)
+    workers: int
+    device: str
+    precision: str  # train.precision: fp32 | bf16 (autocast around the forward passes)
+    steps_per_epoch: int | None  # at most this many batches an epoch (the smoke preset); None: all
+    options: dict
 
     @classmethod
     def from_params(cls, p, name: str, **options) -> BaselineSettings:

@@ -33,7 +33,9 @@ class TrainingError(T2IGANError):
 
 @dataclass(frozen=True)
 class DamsmSettings:
-    """Everything that decides the trained encoders (params.yaml `damsm` + the scale preset)."""
+    """Everything that decides the trained encoders (params.yaml `damsm` + the scale preset).
+    No field has a default: params.yaml is the one place a value is set, read through ``from_params``
+    (tests build theirs the same way: tests/settings.py)."""
 
     backbone: str
     epochs: int
@@ -41,23 +43,23 @@ class DamsmSettings:
     image_size: int
     max_words: int
     seed: int
-    lr: float = 0.002
-    lr_decay: float = 0.98
-    lr_min: float = 0.0002
-    beta1: float = 0.5
-    beta2: float = 0.999
-    clip_rnn: float = 0.25
-    gamma1: float = 4.0
-    gamma2: float = 5.0
-    gamma3: float = 10.0
-    embedding: int = 300
-    cnn_width: int = 32
-    cnn_input: int | None = None   # side the cnn backbone sees (None: image_size)
-    dropout: float = 0.5           # on the word embeddings
-    inception_weights: str | None = None   # the ImageNet Inception-v3 file (stage fetch_weights places it)
-    inception_sha256: str | None = None    # its checksum when not the pinned one (test-only random weights)
-    steps_per_epoch: int | None = None     # at most this many batches an epoch (the smoke preset); None: all
-    workers: int = 0
+    lr: float
+    lr_decay: float
+    lr_min: float
+    beta1: float
+    beta2: float
+    clip_rnn: float
+    gamma1: float
+    gamma2: float
+    gamma3: float
+    embedding: int
+    cnn_width: int
+    cnn_input: int | None  # side the cnn backbone sees (None: image_size)
+    dropout: float  # on the word embeddings
+    inception_weights: str | None  # the ImageNet Inception-v3 file (stage fetch_weights places it)
+    inception_sha256: str | None  # its checksum when not the pinned one (test-only random weights)
+    steps_per_epoch: int | None  # at most this many batches an epoch (the smoke preset); None: all
+    workers: int
 
     @classmethod
     def from_params(cls, p, *, evaluator: bool = False) -> "DamsmSettings":
@@ -77,7 +79,7 @@ def _inception(p) -> dict:
     """The backbone's weights file for an inception_v3 DAMSM: where fetch_weights put it, and its
     checksum when it is a test-only random file (else the pinned one is checked)."""
     if p.scale.damsm_backbone != "inception_v3":
-        return {}
+        return {"inception_weights": None, "inception_sha256": None}
     path, digest, random = weights.located(p.weights.dir, weights.IMAGENET_INCEPTION)
     return {"inception_weights": str(path), "inception_sha256": digest if random else None}
 

@@ -29,15 +29,26 @@ class EvaluatorError(T2IGANError):
 
 @dataclass(frozen=True)
 class EvaluatorSettings:
+    """Everything that decides the trained evaluator (params.yaml `evaluator` and the scale).
+    No field has a default: params.yaml is the one place a value is set, read through ``from_params``
+    (tests build theirs the same way: tests/settings.py)."""
+
     epochs: int
     batch_size: int
     image_size: int
     seed: int
-    width: int = 32
-    lr: float = 1e-3
-    holdout: float = 0.1
-    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
-    workers: int = 0
+    width: int
+    lr: float
+    holdout: float
+    steps_per_epoch: int | None  # at most this many batches an epoch (the smoke preset); None: all
+    workers: int
+
+    @classmethod
+    def from_params(cls, p) -> EvaluatorSettings:
+        e, sc = p.evaluator, p.scale
+        return cls(epochs=sc.evaluator_epochs, batch_size=sc.evaluator_batch_size, image_size=sc.image_size,
+                   seed=p.seed, width=e.width, lr=e.lr, holdout=e.holdout, steps_per_epoch=sc.steps_per_epoch,
+                   workers=p.runtime.loader_workers)
 
 
 def holdout_mask(class_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:

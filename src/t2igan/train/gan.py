@@ -15,7 +15,7 @@ import copy
 import shutil
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -45,7 +45,9 @@ class TrainingError(T2IGANError):
 @dataclass(frozen=True)
 class GanSettings:
     """Everything that decides a trained generator (params.yaml `train`, `lambda`, the scale, and the
-    variant's entry in `variants`: its family ``model`` and that family's ``options``)."""
+    variant's entry in `variants`: its family ``model`` and that family's ``options``).
+    No field has a default: params.yaml is the one place a value is set, read through ``from_params``
+    (tests build theirs the same way: tests/settings.py)."""
 
     variant: str
     model: str
@@ -57,28 +59,28 @@ class GanSettings:
     df_dim: int
     max_words: int
     seed: int
-    lam: float = 5.0
-    z_dim: int = 100
-    c_dim: int = 100
-    r_num: int = 2
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    ema_decay: float = 0.999
-    ema_warmup: bool = False  # the decay grows to ema_decay over the first updates: see ema_decay_at
-    gamma1: float = 4.0
-    gamma2: float = 5.0
-    gamma3: float = 10.0
-    snapshot_every: int = 1
-    sample_every: int = 1
-    steps_per_epoch: int | None = None  # at most this many batches an epoch (the smoke preset); None: all
-    sample_captions: int = 16
-    workers: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # fp32, or bf16: autocast to bfloat16 (and NHWC weights) on any device
-    compile: bool = False
-    options: dict = field(default_factory=dict)
+    lam: float
+    z_dim: int
+    c_dim: int
+    r_num: int
+    lr_g: float
+    lr_d: float
+    beta1: float
+    beta2: float
+    ema_decay: float
+    ema_warmup: bool  # the decay grows to ema_decay over the first updates: see ema_decay_at
+    gamma1: float
+    gamma2: float
+    gamma3: float
+    snapshot_every: int
+    sample_every: int
+    steps_per_epoch: int | None  # at most this many batches an epoch (the smoke preset); None: all
+    sample_captions: int
+    workers: int
+    device: str
+    precision: str  # fp32, or bf16: autocast to bfloat16 (and NHWC weights) on any device
+    compile: bool
+    options: dict
 
     @property
     def sizes(self) -> list[int]:
