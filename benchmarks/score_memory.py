@@ -35,6 +35,7 @@ def child(n: int, size: int, folder: Path, device: str = "cpu") -> dict:
     from t2igan import allocator, io, score
     from t2igan.metrics import evaluator_features, fidelity
     from t2igan.metrics.r_precision import r_precision
+    from t2igan.models import ragan
     from t2igan.models.damsm import ImageEncoder
     from t2igan.models.evaluator import Evaluator
     from t2igan.train import checkpoint
@@ -65,17 +66,16 @@ def child(n: int, size: int, folder: Path, device: str = "cpu") -> dict:
     written = time.perf_counter()
     final = io.StoredImages(folder / "final" / "images.npy")
     patches = rng.integers(0, 256, (n, 50, 50, 3), dtype=np.uint8)
-    judge = judges["evaluator_damsm"]
-    kw = dict(evaluator_path=str(evaluator_path), judges=judges, patches=patches, similarity_judge=judge,
-              device=device)
+    judge = score.InputJudge(judges["evaluator_damsm"], ragan.reference_similarity)
+    kw = dict(evaluator_path=str(evaluator_path), judges=judges, inputs=patches, input_judge=judge, device=device)
     feats = {"final": score.set_features(final, **kw),
              "untrained": score.set_features(random_batches(n), count=n, **kw),  # streamed, as the floor is
              "black_reference": score.set_features(final, **kw)}
     test = max(2, n // 10)
     crops = rng.integers(0, 256, (test, size, size, 3), dtype=np.uint8)
     positions = np.arange(n) // 10 % test
-    real = score.reference_similarity(judge, (crops[positions[i:i + 500]] for i in range(0, n, 500)), patches)
-    shuffled = score.reference_similarity(judge, final, patches[rng.permutation(n)])
+    real = score.input_similarity(judge, (crops[positions[i:i + 500]] for i in range(0, n, 500)), patches)
+    shuffled = score.input_similarity(judge, final, patches[rng.permutation(n)])
     change = score.mean_abs_difference(final, final)
     reference = feats["final"].take(positions)
     pool = torch.randn(n, 256)

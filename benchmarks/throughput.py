@@ -93,15 +93,15 @@ def _device_name(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int, references: bool) -> dict:
+def _random_raw(s: gan.GanSettings, vocab: int, n: int, seed: int, inputs: tuple[str, ...]) -> dict:
     g = torch.Generator().manual_seed(seed)
     lengths = torch.randint(8, s.max_words + 1, (n,), generator=g)
     captions = torch.randint(1, vocab, (n, s.max_words), generator=g)
     captions[torch.arange(s.max_words)[None, :] >= lengths[:, None]] = 0
     raw = {"images": torch.randint(0, 256, (n, 3, s.image_size, s.image_size), dtype=torch.uint8, generator=g),
            "captions": captions, "lengths": lengths, "class_ids": torch.randint(0, 150, (n,), generator=g)}
-    if references:  # 50 x 50 patches, only for the variants that take one (RaGAN)
-        raw["references"] = torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g)
+    if inputs:  # 50 x 50 patches (crop_refs'), for the variants that take inputs (RaGAN)
+        raw["inputs"] = {k: torch.randint(0, 256, (n, 3, 50, 50), dtype=torch.uint8, generator=g) for k in inputs}
     return raw
 
 
@@ -121,7 +121,7 @@ def bench_training(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: in
         lam = 0.0
         variant.s = dataclasses.replace(variant.s, lam=lam)
         variant.damsm_terms = lambda batch, regions, code: (torch.zeros((), device=device),) * 2
-    raw = _random_raw(s, vocab, s.batch_size, 0, variant.needs_reference)
+    raw = _random_raw(s, vocab, s.batch_size, 0, variant.inputs)
     timer = gan.PhaseTimer(device)
     if hasattr(variant, "damsm_terms") and use_damsm:
         inner = variant.damsm_terms
@@ -159,7 +159,7 @@ def precision_check(s: gan.GanSettings, damsm: gan.FrozenDamsm, device, vocab: i
         torch.manual_seed(1)
         rows = []
         for i in range(steps):
-            raw = _random_raw(s, vocab, s.batch_size, 100 + i, trainer.variant.needs_reference)
+            raw = _random_raw(s, vocab, s.batch_size, 100 + i, trainer.variant.inputs)
             terms = trainer.step(gan.make_batch(raw, damsm, s.sizes, device), i)
             rows.append({k: round(v.item(), 6) for k, v in terms.items()})
         runs["bf16" if bf16 else "fp32"] = rows
@@ -175,7 +175,7 @@ def bench_generation(s: gan.GanSettings, damsm, device, vocab: int, batches: int
     variant = gan.make_variant(s, damsm)
     G, _ = variant.build()
     G = G.to(device).eval()
-    raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1, variant.needs_reference)
+    raw = _random_raw(dataclasses.replace(s, batch_size=batch_size), vocab, batch_size, 1, variant.inputs)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     for i in range(batches + 1):
         if i == 1:  # the first batch warms up

@@ -8,10 +8,10 @@ with their captions and word-attention maps for a few fixed captions in reports/
 Before writing, it checks that the disk has room for every set it will write.  The snapshots'
 images are never stored: score@ generates and scores them a batch at a time.
 
-A variant that takes a reference patch (RaGAN) gets each caption's patch of ``crop_refs``, and
-also writes final_black: the same captions and noise with an all-black reference (the thesis's
-ablation: does the output change when the reference carries nothing?), and reference-attention
-maps beside the word-attention ones.
+A variant that takes inputs besides the caption (``Variant.inputs``; RaGAN: its reference patch from
+``crop_refs``) gets each caption's inputs, and also writes final_black: the same captions and noise
+with every input all black (the thesis's ablation: does the output change when the reference carries
+nothing?), and the maps of its attention over its input beside the word-attention ones.
 """
 import dataclasses
 import sys
@@ -27,7 +27,7 @@ from t2igan.generate import (
     encode_rows,
     final_rows,
     generate,
-    reference_attention_figure,
+    input_attention_figure,
     sample_grid,
     sample_rows,
     write_set,
@@ -48,38 +48,41 @@ def main(p, name: str):
 
     per_image = p.scale.captions_per_image
     rows = final_rows(prepared, per_image, p.seed)
-    references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
-    patches = references.for_rows(rows) if references else None
-    sets = 2 if references else 1  # final, and final_black for a reference variant
+    sources = gan.row_inputs(variant, p.data_dirs, prepared)
+    inputs = {k: source.for_rows(rows) for k, source in sources.items()}
+    sets = 2 if inputs else 1  # final, and final_black for a variant with inputs
     io.check_free_disk(out.parent, sets * len(rows) * s.image_size ** 2 * 3, f"generate@{name}'s {sets} set(s)")
     t = time.perf_counter()
     write_set(out / "final", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
               batch_size=p.runtime.generate_batch,
               meta={"variant": name, "epoch": epoch, "captions_per_image": per_image},
-              references=patches)
+              inputs=inputs)
     final_rate = len(rows) / (time.perf_counter() - t)
-    if references:
-        black = np.broadcast_to(np.zeros_like(patches[:1]), patches.shape)  # one black patch, seen N times
+    if inputs:
+        # one black image per input, seen N times
+        black = {k: np.broadcast_to(np.zeros_like(x[:1]), x.shape) for k, x in inputs.items()}
         write_set(out / "final_black", variant, G, damsm, prepared, rows, max_words=s.max_words, seed=p.seed,
-                  batch_size=p.runtime.generate_batch, references=black,
-                  meta={"variant": name, "epoch": epoch, "captions_per_image": per_image, "reference": "black"})
+                  batch_size=p.runtime.generate_batch, inputs=black,
+                  meta={"variant": name, "epoch": epoch, "captions_per_image": per_image,
+                        **dict.fromkeys(black, "black")})
 
     sample_grid(variant, G, damsm, prepared, dataclasses.replace(s, sample_captions=32), reports / "generated.png",
-                references=references)
+                inputs=sources)
     attention_rows = sample_rows(prepared, g.attention_captions)
-    attention_patches = references.for_rows(attention_rows) if references else None
-    images, maps, ref_maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words,
-                                      seed=p.seed, attention=True, references=attention_patches)
+    attention_inputs = {k: source.for_rows(attention_rows) for k, source in sources.items()}
+    images, maps, input_maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words,
+                                        seed=p.seed, attention=True, inputs=attention_inputs)
     if maps is not None:
         captions, lengths = encode_rows(prepared, attention_rows, s.max_words, p.seed)  # the words G saw
         for k in range(len(attention_rows)):
             words = [prepared.vocab[int(i)] for i in captions[k, :lengths[k]]]
             attention_figure(images[k], maps[k][:len(words)], words, reports / "attention" / f"caption_{k}.png",
                              caption=" ".join(words))
-    if ref_maps is not None:
+    if input_maps is not None:  # the attention over the (first) input's regions
+        first = variant.inputs[0]
         for k in range(len(attention_rows)):
-            reference_attention_figure(images[k], attention_patches[k], ref_maps[k],
-                                       reports / "attention" / f"reference_{k}.png")
+            input_attention_figure(images[k], attention_inputs[first][k], input_maps[k],
+                                   reports / "attention" / f"{first}_{k}.png", name=first)
     io.write_json(reports / "generate.json", {
         "images": int(len(rows)), "captions_per_image": per_image, "epoch": epoch,
         "images_per_s": round(final_rate, 1), "seconds": stage.elapsed(start),

@@ -11,12 +11,14 @@ and scored a batch at a time, never stored: only their features are kept, so mem
 grow with the number of images (the final snapshot, the final generator again at one caption
 per image, reuses the final set's features).
 
-A variant that takes a reference (RaGAN) also gets, per row, `reference_similarity` (RaGAN's
-similarity of each image to its caption's patch, through the evaluator DAMSM's image encoder,
-not the generator's judge), and a `black_reference` row: the same captions and noise generated
-with an all-black reference, its similarity measured against the patch it did not see.  The final
-row adds `reference_similarity_shuffled` (each image against another row's patch: chance) and
-`black_reference_change` (mean absolute pixel difference to the black-reference images, 0..1).
+A variant that takes input images besides the caption (``Variant.inputs``; RaGAN: ``reference``, a
+patch) is also scored on its first input, say `reference`: per row, `reference_similarity` (the
+family's ``input_similarity`` of each image to its caption's input, through the evaluator DAMSM's
+image encoder, not the generator's judge), and a `black_reference` row: the same captions and noise
+generated with all-black inputs (generate@'s final_black), its similarity measured against the input
+it did not see.  The final row adds `reference_similarity_shuffled` (each image against another
+row's input: chance) and `black_reference_change` (mean absolute pixel difference to the
+black-input images, 0..1).
 """
 import sys
 from pathlib import Path
@@ -35,13 +37,14 @@ from t2igan.metrics import registry  # noqa: E402
 from t2igan.score import (  # noqa: E402
     JUDGES,
     InceptionWeights,
+    InputJudge,
     Reference,
     SetFeatures,
     batch_size_for,
+    input_similarity,
     mean_abs_difference,
     real_crops,
     reference_positions,
-    reference_similarity,
     score_features,
     set_features,
 )
@@ -76,40 +79,42 @@ def main(p, name: str):
 
     images, rows = _load_set(sets_dir / "final")
     variant, G, _ = gan.load_generator(models / name / "generator.pt", damsms["damsm"], device)
-    references = gan.load_references(variant, p.crop_refs.out_dir, prepared)
-    judge = damsms["evaluator_damsm"] if references else None  # the reference similarity's judge
+    sources = gan.row_inputs(variant, p.data_dirs, prepared)
+    compared = variant.inputs[0] if sources else None  # the input the images are compared with
+    # the similarity's judge: the evaluator DAMSM, not the generator's
+    judge = InputJudge(damsms["evaluator_damsm"], variant.input_similarity) if sources else None
 
     def features(source, rows_of: np.ndarray) -> SetFeatures:
-        patches = references.for_rows(rows_of) if references else None
-        return set_features(source, evaluator_path=evaluator_path, judges=damsms, device=device, patches=patches,
-                            similarity_judge=judge, inception=InceptionWeights.for_params(p), count=len(rows_of))
+        inputs = sources[compared].for_rows(rows_of) if sources else None
+        return set_features(source, evaluator_path=evaluator_path, judges=damsms, device=device, inputs=inputs,
+                            input_judge=judge, inception=InceptionWeights.for_params(p), count=len(rows_of))
 
     def streamed(v, net, rows_of: np.ndarray):  # a generator's images for rows_of, a batch at a time
         return generate_batches(v, net.eval(), damsms["damsm"], prepared, rows_of, max_words=p.preprocess.max_words,
                                 seed=p.seed, batch_size=p.runtime.generate_batch,
-                                references=references.for_rows(rows_of) if references else None)
+                                inputs={k: source.for_rows(rows_of) for k, source in sources.items()})
 
     torch.manual_seed(p.seed)
     untrained, _ = variant.build()
     feats = {"final": features(images, rows),
              "untrained": features(streamed(variant, untrained.to(device), rows), rows)}
-    if references:
+    if sources:
         black = _load_set(sets_dir / "final_black")[0]
-        feats["black_reference"] = features(black, rows)
+        feats[f"black_{compared}"] = features(black, rows)
     feats["real"] = reference.for_rows(prepared, rows)
-    order = ["final", "real", "untrained"] + (["black_reference"] if references else [])
+    order = ["final", "real", "untrained"] + ([f"black_{compared}"] if sources else [])
     scores = {k: score_features(feats[k], rows, **common) for k in order}
-    if references:
-        patches = references.for_rows(rows)
+    if sources:
+        inputs = sources[compared].for_rows(rows)
         crops, positions = real_crops(prepared, p.scale.image_size), reference_positions(prepared, rows)
         step = batch_size_for(p.scale.image_size)
         real_batches = (crops[positions[i:i + step]] for i in range(0, len(rows), step))
         for k in order:
-            scores[k]["reference_similarity"] = (float(feats[k].similarity.mean()) if k != "real"
-                                                 else reference_similarity(judge, real_batches, patches))
-        shuffled = patches[np.random.default_rng([p.seed, 11]).permutation(len(patches))]
-        scores["final"]["reference_similarity_shuffled"] = reference_similarity(judge, images, shuffled)
-        scores["final"]["black_reference_change"] = mean_abs_difference(images, black)
+            scores[k][f"{compared}_similarity"] = (float(feats[k].similarity.mean()) if k != "real"
+                                                   else input_similarity(judge, real_batches, inputs))
+        shuffled = inputs[np.random.default_rng([p.seed, 11]).permutation(len(inputs))]
+        scores["final"][f"{compared}_similarity_shuffled"] = input_similarity(judge, images, shuffled)
+        scores["final"][f"black_{compared}_change"] = mean_abs_difference(images, black)
 
     curves = []
     snap_rows = final_rows(prepared, 1, p.seed)[:sc.snapshot_images]

@@ -16,7 +16,7 @@ def main(p, variant: str):
     s = gan.GanSettings.from_params(p, variant)
     reports = Path("reports") / variant
     history = gan.train(Prepared(p.preprocess.out_dir), Path(p.damsm.out_dir) / "damsm",
-                        Path(p.train.out_dir) / variant, s, refs_dir=p.crop_refs.out_dir,
+                        Path(p.train.out_dir) / variant, s, data_dirs=p.data_dirs,
                         samples_dir=reports / "samples",
                         live=lambda h: live.write_history(reports / "live", h, live.metric_names(h[-1])))
     if not distributed.main_process():

@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     gan.train(prepared, tmp / "damsm", tmp / "models" / "ragan_v1",
               settings.gan("ragan_v1", "ragan",
                            {"version": 1, "lambda2": 1.0, "ref_blocks": True, "reference_species": "same"}),
-              refs_dir=tmp / "refs", progress=False)
+              data_dirs={"crop_refs": tmp / "refs"}, progress=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["preprocess"]["out_dir"] = str(tmp / "prep")
     params["damsm"]["out_dir"] = str(tmp)  # the DAMSM is <out_dir>/damsm
@@ -105,7 +105,8 @@ def test_unknown_words_are_named_and_ignored(trained):
     (["--text", "red", "--variant", "bogus"], "--variant 'bogus': no such entry under `variants`"),
     (["--text", "red", "-n", "0"], "-n 0: give at least 1 image"),
     (["--text", "red", "-o", "out.jpg"], "-o out.jpg: the grid is written as PNG"),
-    (["--text", "red", "--reference", "patch.png"], "--reference: attngan takes no reference patch"),
+    (["--text", "red", "--reference", "patch.png"], "--reference: attngan takes no input 'reference' (its inputs: "),
+    (["--text", "red", "--input", "patch.png"], "--input patch.png: write NAME=FILE"),
     (["--text", "red", "-n", "100000"], "-n 100000: at most 1024 images per grid"),
     (["--text", "red", "--seed", "-1"], "--seed -1: give a whole number from 0 to 2^63 - 1"),
     (["--text", "red", "-o", "a_dir.png"], "-o a_dir.png: is a directory; give a file name"),
@@ -187,17 +188,17 @@ def test_ragan_takes_a_reference_patch_and_rejects_wrong_ones(trained):
         image.save(trained / name)
     (trained / "text.png").write_text("not an image")
     text = ["--variant", "ragan_v1", "--text", "a red bird with a white belly", "-n", "3"]
-    for path, message in [("small.png", "small.png: 16 x 20 pixels; the model takes 20 x 20 patches"),
-                          ("grey.png", "grey.png: mode L; a reference patch is RGB"),
-                          ("rgba.png", "rgba.png: mode RGBA; a reference patch is RGB"),
+    for path, message in [("small.png", "small.png: 16 x 20 pixels; the model takes 20 x 20 images"),
+                          ("grey.png", "grey.png: mode L; the model takes RGB images"),
+                          ("rgba.png", "rgba.png: mode RGBA; the model takes RGB images"),
                           ("text.png", "text.png: not a readable image"),
                           ("missing.png", "missing.png: no such file")]:
         code, _, stderr = _sample(trained, *text, "--reference", str(trained / path), "-o", str(trained / "r.png"))
-        assert code == 1 and message in stderr, stderr
+        assert code == 1 and f"--reference {trained / message}" in stderr, stderr
     assert _sample(trained, *text, "--reference", str(good), "-o", str(trained / "r1.png"))[0] == 0
-    assert _sample(trained, *text, "--reference", str(black), "-o", str(trained / "r2.png"))[0] == 0
+    assert _sample(trained, *text, "--input", f"reference={black}", "-o", str(trained / "r2.png"))[0] == 0
     code, _, stderr = _sample(trained, *text, "-o", str(trained / "r3.png"))
-    assert code == 0 and "no --reference: using the patch crop_refs gave test caption row" in stderr
+    assert code == 0 and "no --input reference=FILE: using the reference of test caption row" in stderr
     assert not np.array_equal(_pixels(trained / "r1.png"), _pixels(trained / "r2.png"))  # the patch is used
 
 

@@ -82,6 +82,12 @@ def test_a_family_is_reached_only_by_its_own_stages():
     code = stage_code()
     reach = {n for n, (needed, _) in code.items() if "src/t2igan/models/dualattngan.py" in needed}
     assert reach == {"validate_params", "train@dualattngan", "generate@dualattngan", "score@dualattngan"}
+    # RaGAN's reference patch is its own business: no other stage (score_reference, the baselines'
+    # scores, the other variants) reaches its networks or its reader of crop_refs
+    for path in ("src/t2igan/models/ragan.py", "src/t2igan/variants/ragan.py"):
+        reach = {n for n, (needed, _) in code.items() if path in needed}
+        own = {f"{stage}@ragan_v{v}" for stage in ("train", "generate", "score") for v in (0, 1)}
+        assert reach == {"validate_params", *own}, path
     assert not any("src/t2igan/synthbirds/draw.py" in needed for n, (needed, _) in code.items() if n != "data")
 
 

@@ -10,6 +10,7 @@ from t2igan.data import cub, refs
 from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
 from t2igan.data.preprocess import Prepared, preprocess, square_crop, stored_size
 from t2igan.errors import DataFormatError
+from t2igan.variants.ragan import References
 
 
 def test_square_crop_matches_the_rule():
@@ -139,10 +140,10 @@ def test_crop_refs_assignment(cub_root, tmp_path):
     assert (split[z["patch_image"][any_a]] == split[caption_image]).all()  # same split, any species
     assert (owner != z["patch_image"][any_a]).any()
     # the loader picks an assignment and hands out the patches of caption rows
-    loaded = refs.References(tmp_path / "refs", "any", n_captions=120)
+    loaded = References(tmp_path / "refs", "any", n_captions=120)
     np.testing.assert_array_equal(loaded.for_rows(np.array([5, 0])), patches[any_a[[5, 0]]])
     assert loaded.size == 12
     with pytest.raises(DataFormatError, match="covers 120 captions, the prepared data has 130"):
-        refs.References(tmp_path / "refs", "same", n_captions=130)
+        References(tmp_path / "refs", "same", n_captions=130)
     with pytest.raises(DataFormatError, match="no reference patches here"):
-        refs.References(tmp_path / "nothing", "same")
+        References(tmp_path / "nothing", "same")

@@ -9,6 +9,7 @@ import torch
 
 from t2igan import score
 from t2igan.errors import T2IGANError
+from t2igan.models import ragan
 
 
 class StubPrepared:
@@ -72,17 +73,18 @@ def test_mean_abs_difference_by_hand():
         score.mean_abs_difference(a, b[:2])
 
 
-def test_reference_similarity_of_an_image_with_itself_is_one():
+def test_ragans_input_similarity_of_an_image_with_itself_is_one():
     """Every patch region matches itself exactly; unrelated noise matches less."""
     from t2igan.models.damsm import ImageEncoder
 
     torch.manual_seed(0)
-    judge = SimpleNamespace(image=ImageEncoder("cnn", cnn_width=4, cnn_input=32).eval())
+    judge = score.InputJudge(SimpleNamespace(image=ImageEncoder("cnn", cnn_width=4, cnn_input=32).eval()),
+                             ragan.reference_similarity)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-    assert score.reference_similarity(judge, images, images, batch_size=2) == pytest.approx(1.0, abs=1e-5)
+    assert score.input_similarity(judge, images, images, batch_size=2) == pytest.approx(1.0, abs=1e-5)
     others = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-    assert score.reference_similarity(judge, images, others) < 1.0 - 1e-3
+    assert score.input_similarity(judge, images, others) < 1.0 - 1e-3
 
 
 def test_real_row_takes_each_captions_own_image_features():
@@ -145,8 +147,8 @@ def test_features_of_a_stream_equal_those_of_the_stored_set(tmp_path):
     images = rng.integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)
     patches = rng.integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)
     io.write_image_set(tmp_path / "set", np.arange(23), 16, {}, lambda out: out.__setitem__(slice(None), images))
-    kw = dict(evaluator_path=_evaluator_file(tmp_path), judges={"j": judge}, batch_size=10, patches=patches,
-              similarity_judge=judge)
+    kw = dict(evaluator_path=_evaluator_file(tmp_path), judges={"j": judge}, batch_size=10, inputs=patches,
+              input_judge=score.InputJudge(judge, ragan.reference_similarity))
     stored = score.set_features(io.StoredImages(tmp_path / "set" / "images.npy"), **kw)
     streamed = score.set_features((images[i:i + 4] for i in range(0, 23, 4)), count=23, **kw)
     in_memory = score.set_features(images, **kw)
@@ -154,11 +156,11 @@ def test_features_of_a_stream_equal_those_of_the_stored_set(tmp_path):
         assert all(torch.equal(f.evaluator[k], stored.evaluator[k]) for k in score.EVALUATOR_LAYERS)
         assert torch.equal(f.codes["j"], stored.codes["j"]) and torch.equal(f.similarity, stored.similarity)
     assert stored.codes["j"].shape == (23, 256) and stored.similarity.shape == (23,)
-    assert float(stored.similarity.mean()) == pytest.approx(score.reference_similarity(judge, images, patches))
+    assert float(stored.similarity.mean()) == pytest.approx(score.input_similarity(kw["input_judge"], images, patches))
     assert torch.equal(stored.take([2, 2]).similarity, stored.similarity[[2, 2]])
-    with pytest.raises(ValueError, match="23 images but 22 reference patches"):
-        score.set_features(images, **{**kw, "patches": patches[:22], "similarity_judge": None})
+    with pytest.raises(ValueError, match="23 images but 22 inputs"):
+        score.set_features(images, **{**kw, "inputs": patches[:22], "input_judge": None})
     with pytest.raises(ValueError, match="a set of 1 image"):
-        score.set_features(iter([images[:1]]), count=1, **{**kw, "patches": None, "similarity_judge": None})
+        score.set_features(iter([images[:1]]), count=1, **{**kw, "inputs": None, "input_judge": None})
     with pytest.raises(ValueError, match="3 images given but 5 announced"):
-        score.set_features(iter([images[:3]]), count=5, **{**kw, "patches": None, "similarity_judge": None})
+        score.set_features(iter([images[:3]]), count=5, **{**kw, "inputs": None, "input_judge": None})

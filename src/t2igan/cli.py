@@ -56,27 +56,45 @@ def encode_sentence(sentence: str, vocab: list[str]) -> tuple[np.ndarray, list[s
     return np.array([word_to_id[w] for w in known], np.int64), known, unknown
 
 
-def read_reference(path: str | Path, size: int) -> np.ndarray:
-    """A reference patch from an image file: RGB, ``size`` x ``size`` pixels, as crop_refs cuts them."""
+def read_input(path: str | Path, size: int, flag: str) -> np.ndarray:
+    """An input image of a family (RaGAN's reference patch) from a file: RGB, ``size`` x ``size`` pixels,
+    as the data stage that makes them cuts them.  ``flag`` names the option in errors."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"--reference {path}: no such file")
+        raise UsageError(f"{flag} {path}: no such file")
     try:
         with Image.open(path) as img:
             img.load()
             mode, dims = img.mode, img.size
             pixels = np.asarray(img)
     except (UnidentifiedImageError, OSError) as exc:
-        raise UsageError(f"--reference {path}: not a readable image ({exc})") from exc
+        raise UsageError(f"{flag} {path}: not a readable image ({exc})") from exc
     if mode != "RGB":
-        raise UsageError(f"--reference {path}: mode {mode}; a reference patch is RGB "
+        raise UsageError(f"{flag} {path}: mode {mode}; the model takes RGB images "
                          f"(e.g. PIL: Image.open(p).convert('RGB').save(p))")
     if dims != (size, size):
-        raise UsageError(f"--reference {path}: {dims[0]} x {dims[1]} pixels; the model takes {size} x {size} "
-                         f"patches (crop_refs.patch_size)")
+        raise UsageError(f"{flag} {path}: {dims[0]} x {dims[1]} pixels; the model takes {size} x {size} "
+                         f"images (as its data stage cuts them, e.g. crop_refs.patch_size)")
     return pixels
+
+
+def given_inputs(args) -> dict[str, tuple[str, str]]:
+    """--input NAME=FILE (and --reference FILE, short for --input reference=FILE): name -> (flag, file)."""
+    out: dict[str, tuple[str, str]] = {}
+    for item in args.input or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--input {item}: write NAME=FILE, e.g. --input reference=patch.png")
+        if name in out:
+            raise UsageError(f"--input {name}: given twice")
+        out[name] = (f"--input {name}", path)
+    if args.reference:
+        if "reference" in out:
+            raise UsageError("--reference and --input reference=...: give one")
+        out["reference"] = ("--reference", args.reference)
+    return out
 
 
 MAX_IMAGES = 1024  # per `sample` call
@@ -207,22 +225,26 @@ def sample(args, p) -> Path:
         print(f"{len(ids)} known words; like the training captions, {variant.s.max_words} of them are kept "
               f"(chosen by --seed)", file=sys.stderr)
 
-    patches = None
-    if variant.needs_reference:
-        if args.reference:
-            patch = read_reference(args.reference, p.crop_refs.patch_size)
+    given = given_inputs(args)
+    for name, (flag, _) in given.items():
+        if name not in variant.inputs:
+            raise UsageError(f"{flag}: {variant.s.variant} takes no input {name!r} "
+                             f"(its inputs: {', '.join(variant.inputs) or 'none'})")
+    inputs = {}
+    row = sample_rows(prepared, 1)
+    for name, source in gan.row_inputs(variant, p.data_dirs, prepared).items():
+        default = source.for_rows(row)[0]  # also gives the size the model takes
+        if name in given:
+            x = read_input(given[name][1], default.shape[0], given[name][0])
         else:
-            row = sample_rows(prepared, 1)
-            patch = gan.load_references(variant, p.crop_refs.out_dir, prepared).for_rows(row)[0]
-            print(f"no --reference: using the patch crop_refs gave test caption row {int(row[0])}", file=sys.stderr)
-        patches = np.broadcast_to(patch, (args.n, *patch.shape))
-    elif args.reference:
-        raise UsageError(f"--reference: {variant.s.variant} takes no reference patch (only RaGAN does)")
+            x = default
+            print(f"no --input {name}=FILE: using the {name} of test caption row {int(row[0])}", file=sys.stderr)
+        inputs[name] = np.broadcast_to(x, (args.n, *x.shape))
 
     rows = np.zeros(args.n, np.int64)  # n times the one sentence; item i's noise is drawn from (seed, i)
     with torch.no_grad():  # attention maps only when asked for: they cost memory per image
         result = generate(variant, G, damsm, OneSentence(ids), rows, max_words=variant.s.max_words, seed=args.seed,
-                          batch_size=min(args.n, 64), attention=args.attention, references=patches)
+                          batch_size=min(args.n, 64), attention=args.attention, inputs=inputs)
     images, maps = (result[0], result[1]) if args.attention else (result, None)
     written = [out]
     try:
@@ -297,8 +319,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--text", required=True, help="the sentence, e.g. \"a small red bird with black wings\"")
     s.add_argument("-n", type=int, default=8, help="how many images (default 8)")
     s.add_argument("-o", "--output", default="samples.png", help="the PNG grid to write (default samples.png)")
-    s.add_argument("--reference", help="RaGAN: an RGB patch of crop_refs.patch_size pixels (default: one of "
-                                       "crop_refs' test patches)")
+    s.add_argument("--input", action="append", metavar="NAME=FILE",
+                   help="an input image the family takes besides the text (RaGAN: reference=patch.png, an RGB patch "
+                        "of crop_refs.patch_size pixels); default: the test caption's own, from its data stage")
+    s.add_argument("--reference", metavar="FILE", help="short for --input reference=FILE (RaGAN)")
     s.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images (default 0)")
     s.add_argument("--checkpoint", help="a generator.pt or snapshots/epoch_NNNN.pt (default: "
                                         "models/<variant>/generator.pt)")

@@ -221,7 +221,7 @@ class VariantConfig:
     def options(self) -> dict[str, Any]:
         """The family's options, validated by its ``Options`` dataclass, defaults filled in.  This imports
         the family's module (and its networks), so only the family's own stages and validate_params ask."""
-        cls = families.load(self.section, self.model)
+        cls = families.load(self.section, self.model, self.name)
         return dataclasses.asdict(build(cls.Options, self.given, f"{self.section}.{self.name}"))
 
 
@@ -257,6 +257,12 @@ class Params:
     baselines: dict[str, VariantConfig] = field(default_factory=dict)
     draw_sweep: DrawSweepConfig | None = None
     scale: ScaleConfig | None = field(default=None, metadata={"key": "<the selected scale section>"})
+
+    @property
+    def data_dirs(self) -> dict[str, str]:
+        """The data stages' folders, by stage: where a family reads the inputs it takes besides the captions
+        (``Variant.row_inputs``: RaGAN's reference patches come from ``crop_refs``)."""
+        return {"data": self.data.out_dir, "preprocess": self.preprocess.out_dir, "crop_refs": self.crop_refs.out_dir}
 
 
 # --------------------------------------------------------------------------- loading

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 
+from t2igan.errors import ConfigError
+
 # section -> model -> "module:class"
 FAMILIES: dict[str, dict[str, str]] = {
     "variants": {
@@ -32,11 +34,12 @@ def module_name(section: str, model: str) -> str:
     return FAMILIES[section][model].partition(":")[0]
 
 
-def load(section: str, model: str) -> type:
-    """The family class of ``model`` in ``section``, importing its module (and so its networks)."""
+def load(section: str, model: str, entry: str = "<entry>") -> type:
+    """The family class of ``model`` in ``section``, importing its module (and so its networks); an
+    unknown model is a ConfigError naming the key ``<section>.<entry>.model``."""
     try:
         module, _, cls = FAMILIES[section][model].partition(":")
     except KeyError:
         known = ", ".join(sorted(FAMILIES.get(section, {})))
-        raise KeyError(f"{section}: unknown model {model!r}; known: {known}") from None
+        raise ConfigError(f"{section}.{entry}.model: unknown model {model!r}; known: {known}") from None
     return getattr(importlib.import_module(module), cls)

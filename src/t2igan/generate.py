@@ -71,16 +71,16 @@ def generation_batch(batch_size: int, side: int) -> int:
 @torch.no_grad()
 def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
                      batch_size: int = 100, attention: bool = False, progress: bool = False,
-                     references: np.ndarray | None = None) -> Iterator:
+                     inputs: dict[str, np.ndarray] | None = None) -> Iterator:
     """The final-branch images of caption ``rows``, a batch at a time and in order: uint8
-    [B, s, s, 3] per batch; with ``attention`` a tuple (images, word maps [B, T, h, w], reference
+    [B, s, s, 3] per batch; with ``attention`` a tuple (images, word maps [B, T, h, w], input
     maps [B, regions, h, w] or None), the maps float16 (None for a variant without attention).
-    ``references``: uint8 [N, p, p, 3], the patch of each row, required by variants that take one
-    (``variant.needs_reference``).  A consumer that keeps only what it computes of each batch
-    (features, a memmap) never holds the set in memory."""
-    if variant.needs_reference and (references is None or len(references) != len(rows)):
-        raise ValueError(f"{variant.s.variant} takes a reference patch per caption: give {len(rows)} patches, got "
-                         f"{'none' if references is None else len(references)}")
+    ``inputs``: per name of ``variant.inputs``, uint8 [N, p, p, 3], the input of each row.  A consumer
+    that keeps only what it computes of each batch (features, a memmap) never holds the set in memory."""
+    inputs = inputs or {}
+    if sorted(inputs) != sorted(variant.inputs) or any(len(x) != len(rows) for x in inputs.values()):
+        raise ValueError(f"{variant.s.variant} takes {list(variant.inputs) or 'no inputs'} per caption; got "
+                         f"{ {k: len(v) for k, v in inputs.items()} } for {len(rows)} rows")
     device = next(G.parameters()).device
     batch_size = generation_batch(batch_size, variant.s.image_size)
     captions, lengths = encode_rows(prepared, rows, max_words, seed)
@@ -94,32 +94,30 @@ def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *,
         cap, ln = captions[sl].to(device), lengths[sl]
         words, sentence = damsm.encode(cap, ln)
         ln = ln.to(device)
-        reference = None
-        if variant.needs_reference:
-            patches = torch.from_numpy(np.array(references[sl])).permute(0, 3, 1, 2).to(device)
-            reference = to_branches(patches, [patches.shape[-1]])[0]
+        given = {name: torch.from_numpy(np.array(x[sl])).permute(0, 3, 1, 2).to(device) for name, x in inputs.items()}
         batch = Batch(real=[], words=words, sentence=sentence, pad_mask=~word_mask(ln, cap.shape[1]),
-                      lengths=ln, class_ids=class_ids[sl].to(device), reference=reference)
+                      lengths=ln, class_ids=class_ids[sl].to(device),
+                      inputs={name: to_branches(x, [x.shape[-1]])[0] for name, x in given.items()})
         fake = variant.generate(G, batch, z_all[sl].to(device), eps=eps_all[sl].to(device))
         pixels = to_uint8(fake.images[-1])
         if not attention:
             yield pixels
             continue
         maps = fake.attentions[-1].float().cpu().numpy().astype(np.float16) if fake.attentions else None
-        ref_maps = (fake.reference_attentions[-1].float().cpu().numpy().astype(np.float16)
-                    if fake.reference_attentions else None)
+        ref_maps = (fake.input_attentions[-1].float().cpu().numpy().astype(np.float16)
+                    if fake.input_attentions else None)
         yield pixels, maps, ref_maps
 
 
 def generate(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int, seed: int,
              batch_size: int = 100, attention: bool = False, progress: bool = False, out: np.ndarray | None = None,
-             references: np.ndarray | None = None):
+             inputs: dict[str, np.ndarray] | None = None):
     """``generate_batches`` gathered: uint8 [N, s, s, 3] (into ``out`` if given); with ``attention``
-    also the maps of every row (images, word maps or None, reference maps or None)."""
+    also the maps of every row (images, word maps or None, input maps or None)."""
     images, maps, ref_maps, at = out, [], [], 0
     for item in generate_batches(variant, G, damsm, prepared, rows, max_words=max_words, seed=seed,
                                  batch_size=batch_size, attention=attention, progress=progress,
-                                 references=references):
+                                 inputs=inputs):
         pixels, m, r = item if attention else (item, None, None)
         if images is None:
             images = np.zeros((len(rows), *pixels.shape[1:]), np.uint8)
@@ -139,31 +137,39 @@ def sample_rows(prepared: Prepared, n: int) -> np.ndarray:
     return picks * cub.N_CAPTIONS
 
 
+def grid_path(samples_dir: str | Path, epoch: int) -> Path:
+    """The sample grid of ``epoch`` that a trainer draws into its samples folder (reports/<model>/samples)."""
+    return Path(samples_dir) / f"epoch_{epoch:04d}.png"
+
+
 def sample_grid(variant, G, damsm, prepared: Prepared, s, path: str | Path, *, title: str = "",
-                references=None) -> None:
+                inputs=None) -> None:
     """The generator's images for the fixed sample captions, each with its caption, and with its
-    reference patch inset at the top left when the variant takes one (``references``: References)."""
+    inputs inset at the top left when the variant takes any (``inputs``: name -> a source with
+    ``for_rows``, as ``Variant.row_inputs`` gives them)."""
     rows = sample_rows(prepared, s.sample_captions)
-    patches = references.for_rows(rows) if variant.needs_reference else None
-    images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed, references=patches)
+    given = {name: source.for_rows(rows) for name, source in (inputs or {}).items()}
+    images = generate(variant, G, damsm, prepared, rows, max_words=s.max_words, seed=s.seed, inputs=given)
     captions = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
     cell = 160  # small generated images are enlarged (nearest) to the cell, so pixels stay honest
     tiles = [Image.fromarray(x).resize((cell - 6, cell - 6), Image.Resampling.NEAREST) for x in images]
-    for tile, patch in zip(tiles, patches if patches is not None else []):
-        inset = Image.fromarray(patch).resize((cell // 3, cell // 3), Image.Resampling.BILINEAR)
-        tile.paste((255, 255, 255), (0, 0, cell // 3 + 2, cell // 3 + 2))  # a white frame sets it apart
-        tile.paste(inset, (0, 0))
+    side = cell // 3
+    for k, patches in enumerate(given.values()):  # side by side along the top
+        for tile, patch in zip(tiles, patches):
+            inset = Image.fromarray(patch).resize((side, side), Image.Resampling.BILINEAR)
+            tile.paste((255, 255, 255), (k * (side + 2), 0, (k + 1) * (side + 2), side + 2))  # a white frame
+            tile.paste(inset, (k * (side + 2), 0))
     contact_sheet(tiles, captions, path, columns=min(8, len(rows)), cell=cell, text_lines=5)
 
 
 def write_set(path: str | Path, variant, G, damsm, prepared: Prepared, rows: np.ndarray, *, max_words: int,
               seed: int, batch_size: int, meta: dict, progress: bool = True,
-              references: np.ndarray | None = None) -> None:
+              inputs: dict[str, np.ndarray] | None = None) -> None:
     """A generated set as a directory (``io.write_image_set``: images.npy uint8 [N, s, s, 3],
     caption_rows.npy, meta.json), written whole or not at all."""
     io.write_image_set(path, rows, variant.s.image_size, meta, lambda images: generate(
         variant, G, damsm, prepared, rows, max_words=max_words, seed=seed, batch_size=batch_size,
-        progress=progress, out=images, references=references))
+        progress=progress, out=images, inputs=inputs))
 
 
 def _overlay(ax, image: np.ndarray, m: np.ndarray) -> None:
@@ -197,18 +203,18 @@ def attention_figure(image: np.ndarray, maps: np.ndarray, words: list[str], path
     plt.close(fig)
 
 
-def reference_attention_figure(image: np.ndarray, patch: np.ndarray, maps: np.ndarray, path: str | Path,
-                               regions: int = 8) -> None:
-    """Where the last F_ref block took each part of the reference patch from (RaGAN).
+def input_attention_figure(image: np.ndarray, patch: np.ndarray, maps: np.ndarray, path: str | Path,
+                           name: str = "reference", regions: int = 8) -> None:
+    """Where the last stage took each part of an input image ``name`` from (RaGAN's F_ref: its reference).
 
-    ``maps`` [g*g, h, w]: per generated pixel, its attention over the patch's g x g regions.  Shown:
-    the generated image, the patch with its region grid, and for the ``regions`` regions with the
+    ``maps`` [g*g, h, w]: per generated pixel, its attention over the input's g x g regions.  Shown:
+    the generated image, the input with its region grid, and for the ``regions`` regions with the
     most attention in total, the generated image lit where it attended that region.
     """
     n = maps.shape[0]
     g = int(round(n ** 0.5))
     if g * g != n:
-        raise ValueError(f"{n} reference regions are not a square grid")
+        raise ValueError(f"{n} {name} regions are not a square grid")
     mass = maps.astype(np.float32).sum(axis=(1, 2))
     top = np.argsort(-mass, kind="stable")[:regions]
     cols = len(top) + 2
@@ -221,12 +227,12 @@ def reference_attention_figure(image: np.ndarray, patch: np.ndarray, maps: np.nd
     for k in range(1, g):
         axes[1].axhline(k * step - 0.5, color="white", linewidth=0.5)
         axes[1].axvline(k * step - 0.5, color="white", linewidth=0.5)
-    axes[1].set_title("reference", fontsize=8)
+    axes[1].set_title(name, fontsize=8)
     for ax, r in zip(axes[2:], top):
         _overlay(ax, image, maps[r])
         ax.set_title(f"cell ({r // g}, {r % g}): {100 * mass[r] / max(mass.sum(), 1e-8):.0f} %", fontsize=7)
     for ax in axes:
         ax.axis("off")
-    fig.suptitle("reference attention: the patch cells the last stage drew on most, and where", fontsize=8)
+    fig.suptitle(f"{name} attention: the patch cells the last stage drew on most, and where", fontsize=8)
     io.save_png(path, fig)
     plt.close(fig)

@@ -177,7 +177,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
             row.gpu = hit.get("peak_memory_gib", 0) * 2**30 or None
             row.notes.append(f"time and GPU memory: {hit['file']}")
         out.append(row)
-        sets = 2 if variant.needs_reference else 1
+        sets = 2 if variant.inputs else 1
         gen = Row(f"generate@{name}", sets * final, sets * _set_bytes(final, size),
                   PROCESS_GB * GB + g_b + text_b + 2 * _set_bytes(p.runtime.generate_batch, size),
                   notes=[f"{sets} set(s) of {final:,}" + (" (final, final_black)" if sets == 2 else "")])

@@ -11,7 +11,7 @@ training crops are made (without the random offset and flip).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,6 @@ from t2igan.errors import T2IGANError
 from t2igan.generate import encode_rows
 from t2igan.metrics import evaluator_features, fidelity, registry
 from t2igan.metrics.r_precision import r_precision
-from t2igan.models import ragan
 from t2igan.models.evaluator import attribute_accuracy, attribute_groups
 
 
@@ -95,26 +94,35 @@ def _device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-@torch.no_grad()
-def _similarity(damsm, images: np.ndarray, patches: np.ndarray) -> torch.Tensor:
-    """Per image, RaGAN's similarity to its patch through ``damsm``'s image encoder."""
-    device = _device(damsm.image)
-    image_regions, _ = damsm.image(_pixels(images, device))
-    patch_regions, _ = damsm.image(_pixels(patches, device))
-    return ragan.reference_similarity(patch_regions, image_regions).float().cpu()
+@dataclass(frozen=True)
+class InputJudge:
+    """Does an image show the input it was generated from?  A family's ``input_similarity`` (RaGAN's:
+    the mean over the patch's regions of the best cosine with an image region) of the regions that
+    ``damsm``'s image encoder sees in both (stage score@ uses the evaluator DAMSM, not the generator's
+    judge)."""
+
+    damsm: object                                                  # train.gan.FrozenDamsm
+    similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (input regions, image regions) -> [B]
+
+    @torch.no_grad()
+    def __call__(self, images: np.ndarray, inputs: np.ndarray) -> torch.Tensor:
+        """Per image (uint8 [B, s, s, 3]), its similarity to its input (uint8 [B, p, p, 3]): [B]."""
+        device = _device(self.damsm.image)
+        image_regions, _ = self.damsm.image(_pixels(images, device))
+        input_regions, _ = self.damsm.image(_pixels(inputs, device))
+        return self.similarity(input_regions, image_regions).float().cpu()
 
 
-def reference_similarity(damsm, images, patches: np.ndarray, batch_size: int | None = None) -> float:
-    """Mean over images of RaGAN's similarity (mean over patch regions of the best cosine with an
-    image region), both through ``damsm``'s image encoder: does an image show its reference?
-    ``images``: a set or a stream of batches (``batches``), one patch per image."""
-    sims = fidelity.Gather(len(patches))
+def input_similarity(judge: InputJudge, images, inputs: np.ndarray, batch_size: int | None = None) -> float:
+    """The mean over images of ``judge``'s similarity to their inputs.  ``images``: a set or a stream of
+    batches (``batches``), one input per image."""
+    sims = fidelity.Gather(len(inputs))
     for batch in batches(images, batch_size):
-        if sims.n + len(batch) > len(patches):
-            raise ValueError(f"more images than the {len(patches)} reference patches")
-        sims.add(_similarity(damsm, batch, patches[sims.n:sims.n + len(batch)]))
-    if sims.n != len(patches):
-        raise ValueError(f"{sims.n} images but {len(patches)} reference patches")
+        if sims.n + len(batch) > len(inputs):
+            raise ValueError(f"more images than the {len(inputs)} inputs")
+        sims.add(judge(batch, inputs[sims.n:sims.n + len(batch)]))
+    if sims.n != len(inputs):
+        raise ValueError(f"{sims.n} images but {len(inputs)} inputs")
     return float(sims.result().mean())
 
 
@@ -140,7 +148,7 @@ JUDGES = ("damsm", "evaluator_damsm")  # the R-precision judges: the training DA
 class SetFeatures:
     """What scoring reads of a set of images, from one pass of each network over it: the evaluator's
     layers (``EVALUATOR_LAYERS``) and each DAMSM judge's image codes, all [N, D] in set order; and
-    for a set with reference patches (RaGAN), each image's similarity to its patch [N]."""
+    for a set generated from input images (RaGAN's reference patches), each image's similarity to its input [N]."""
 
     evaluator: dict[str, torch.Tensor]
     codes: dict[str, torch.Tensor]
@@ -177,19 +185,19 @@ class InceptionWeights:
 
 
 def set_features(images, *, evaluator_path: str, judges: dict, batch_size: int | None = None, device="cpu",
-                 patches: np.ndarray | None = None, similarity_judge=None,
+                 inputs: np.ndarray | None = None, input_judge: InputJudge | None = None,
                  inception: InceptionWeights | None = None, count: int | None = None) -> SetFeatures:
     """The features of ``images`` that every score needs, in one pass a batch at a time: a stored
     set (uint8 [N, s, s, 3], a memmap is fine) or a stream of uint8 batches straight from a
     generator (``generate_batches``), so only features are kept, never the set.  ``judges``: name ->
-    FrozenDamsm (their image encoders give the R-precision codes); with ``patches`` (one per image)
-    and ``similarity_judge``, also each image's reference similarity; with ``inception``, the FID
+    FrozenDamsm (their image encoders give the R-precision codes); with ``inputs`` (the input image
+    each image was generated from) and ``input_judge``, also their similarity; with ``inception``, the FID
     Inception's layers (IS, FID, KID) from the same pass.  ``count``: the number of images of a
     stream (a stored set knows its own), so the features are gathered in buffers of that size."""
     if count is None:
         count = len(images)
-    if patches is not None and len(patches) != count:
-        raise ValueError(f"{count} images but {len(patches)} reference patches")
+    if inputs is not None and len(inputs) != count:
+        raise ValueError(f"{count} images but {len(inputs)} inputs")
     if count < 2:
         raise ValueError(f"a set of {count} image(s): IS splits, FID's covariance and KID need at least 2")
     evaluator = fidelity.Extraction(evaluator_features.NAME, count=count, weights_path=evaluator_path,
@@ -197,7 +205,7 @@ def set_features(images, *, evaluator_path: str, judges: dict, batch_size: int |
     fid_net = None if inception is None else fidelity.Extraction(
         "inception", count=count, weights_path=inception.path, weights_sha256=inception.sha256, device=device)
     codes = {name: fidelity.Gather(count) for name in judges}
-    sims, n = fidelity.Gather(count) if similarity_judge is not None else None, 0
+    sims, n = fidelity.Gather(count) if input_judge is not None else None, 0
     with torch.no_grad():
         for batch in batches(images, batch_size, network_side=0 if inception is None else 299):
             evaluator.add(batch)
@@ -206,7 +214,7 @@ def set_features(images, *, evaluator_path: str, judges: dict, batch_size: int |
             for name, d in judges.items():
                 codes[name].add(d.image(_pixels(batch, _device(d.image)))[1])
             if sims is not None:
-                sims.add(_similarity(similarity_judge, batch, patches[n:n + len(batch)]))
+                sims.add(input_judge(batch, inputs[n:n + len(batch)]))
             n += len(batch)
     if n != count:
         raise ValueError(f"{n} images given but {count} announced")

@@ -120,3 +120,30 @@ def collate(samples: list[Sample]) -> dict[str, object]:
         "image_rows": torch.tensor([s.image_row for s in samples], dtype=torch.int64),
         "caption_rows": torch.tensor([s.caption_row for s in samples], dtype=torch.int64),
     }
+
+
+class WithInputs(Dataset):
+    """A TextImageDataset whose items also carry their caption's inputs (a family's, e.g. RaGAN's
+    reference patch): per name, a source with ``for_rows(rows)`` -> uint8 [N, p, p, 3].  Batch the
+    items with ``collate_with_inputs``: the batch's ``inputs`` maps each name to uint8 [B, 3, p, p]."""
+
+    def __init__(self, dataset: TextImageDataset, inputs: dict):
+        self.dataset, self.inputs = dataset, inputs
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, item: int) -> tuple[Sample, dict[str, torch.Tensor]]:
+        sample = self.dataset[item]
+        row = np.array([sample.caption_row])
+        return sample, {name: torch.from_numpy(source.for_rows(row)[0]).permute(2, 0, 1)
+                        for name, source in self.inputs.items()}
+
+
+def collate_with_inputs(items: list[tuple[Sample, dict[str, torch.Tensor]]]) -> dict[str, object]:
+    names = items[0][1] if items else {}
+    return {**collate([sample for sample, _ in items]),
+            "inputs": {name: torch.stack([inputs[name] for _, inputs in items]) for name in names}}

@@ -8,6 +8,7 @@ given to caption row 10 * i + k: ``assignment_same`` from the caption's own spec
 ``assignment_any`` from any species.  A caption's patch comes from its own split, and never
 from its own image when another is available.  Both are always written, so a variant's
 ``reference_species`` option picks one without re-running this stage (or the other variants).
+RaGAN reads them (``t2igan.variants.ragan.References``): its stages alone depend on that reader.
 """
 from __future__ import annotations
 
@@ -15,12 +16,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from t2igan import io
 from t2igan.data import cub
-from t2igan.data.dataset import Sample, TextImageDataset, collate
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import DataFormatError
 from t2igan.parallel import ordered_map
@@ -82,35 +80,6 @@ def assign(patch_image: np.ndarray, patch_class: np.ndarray, image_class: np.nda
 SPECIES = ("same", "any")
 
 
-class References:
-    """The patches of a ``crop_refs`` directory and one of its assignments (``species``)."""
-
-    def __init__(self, out_dir: str | Path, species: str, n_captions: int | None = None):
-        out_dir = Path(out_dir)
-        if species not in SPECIES:
-            raise ValueError(f"reference_species must be one of {SPECIES}, got {species!r}")
-        if not (out_dir / "refs.npz").is_file() or not (out_dir / "patches.npy").is_file():
-            raise DataFormatError(str(out_dir), "no reference patches here; run `dvc repro crop_refs`")
-        with np.load(out_dir / "refs.npz") as z:
-            key = f"assignment_{species}"
-            if key not in z:
-                raise DataFormatError(str(out_dir / "refs.npz"), f"no {key}: written by an older crop_refs; "
-                                      "run `dvc repro crop_refs`")
-            self.assignment = z[key]
-        self.patches = np.load(out_dir / "patches.npy", mmap_mode="r")
-        if n_captions is not None and len(self.assignment) != n_captions:
-            raise DataFormatError(str(out_dir / "refs.npz"), f"{key} covers {len(self.assignment)} captions, the "
-                                  f"prepared data has {n_captions}; run `dvc repro crop_refs`")
-
-    @property
-    def size(self) -> int:
-        return int(self.patches.shape[1])
-
-    def for_rows(self, rows: np.ndarray) -> np.ndarray:
-        """The patches of caption ``rows``: uint8 [N, p, p, 3] (a writable copy)."""
-        return np.asarray(self.patches[self.assignment[np.asarray(rows)]])
-
-
 def crop_refs(data_root: str | Path, prepared_dir: str | Path, out_dir: str | Path, *, patch_size: int = 50,
               seed: int = 0, workers: int = 1, progress: bool = True) -> dict:
     index = cub.load_index(data_root)
@@ -145,26 +114,3 @@ def crop_refs(data_root: str | Path, prepared_dir: str | Path, out_dir: str | Pa
         "patches_per_part": {name: int(n) for name, n in zip(index.part_names, per_part)},
         "patch_size": patch_size,
     }
-
-
-class WithReferences(Dataset):
-    """A TextImageDataset whose items also carry their caption's reference patch, uint8 [3, p, p];
-    batch them with ``collate_with_references``."""
-
-    def __init__(self, dataset: TextImageDataset, references: References):
-        self.dataset, self.references = dataset, references
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.dataset.set_epoch(epoch)
-
-    def __getitem__(self, item: int) -> tuple[Sample, torch.Tensor]:
-        sample = self.dataset[item]
-        patch = self.references.for_rows(np.array([sample.caption_row]))[0]
-        return sample, torch.from_numpy(patch).permute(2, 0, 1)
-
-
-def collate_with_references(items: list[tuple[Sample, torch.Tensor]]) -> dict[str, object]:
-    return {**collate([sample for sample, _ in items]), "references": torch.stack([patch for _, patch in items])}

@@ -10,7 +10,7 @@ import torch
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from t2igan.metrics import fidelity
-from t2igan.train.evaluator import load
+from t2igan.models.evaluator import load
 
 NAME = "evaluator"
 RESIZE = "none: images are scored at their own size (the evaluator is fully convolutional), x / 127.5 - 1"

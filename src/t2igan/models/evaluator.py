@@ -7,9 +7,14 @@ value within its group, e.g. "has_wing_color::blue" among the wing colours?).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
+
+from t2igan.errors import T2IGANError
+from t2igan.train import checkpoint
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -57,3 +62,14 @@ def attribute_accuracy(attribute_logits: np.ndarray, named: list[np.ndarray], gr
             hits += int(in_group[np.argmax(logits[in_group])] == a)
             total += 1
     return {"accuracy": hits / total if total else float("nan"), "pairs": total}
+
+
+def load(path: str | Path) -> Evaluator:
+    """The evaluator that stage train_evaluator wrote (evaluator.pt), in eval mode.  It lives beside the
+    network, not the trainer, so the scoring stages that read it do not depend on the training loop."""
+    state = checkpoint.load(path)
+    if state is None:
+        raise T2IGANError(f"{path}: no evaluator here; run `dvc repro train_evaluator`")
+    model = Evaluator(state["n_classes"], state["n_attributes"], state["settings"]["width"])
+    model.load_state_dict(state["state"])
+    return model.eval()

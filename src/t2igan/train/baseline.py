@@ -23,7 +23,7 @@ from t2igan.baselines.base import Baseline, BaselineSettings, RealBatch, species
 from t2igan.data import cub
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
-from t2igan.generate import encode_rows, generation_batch, sample_rows, to_uint8
+from t2igan.generate import encode_rows, generation_batch, grid_path, sample_rows, to_uint8
 from t2igan.report.grids import labelled_sheet
 from t2igan.train import checkpoint, engine, guard, updates
 from t2igan.train.device import pick_device
@@ -33,10 +33,7 @@ FREE_SETTINGS = ("epochs", "device", "workers")
 
 
 def make(s: BaselineSettings) -> Baseline:
-    if s.model not in families.FAMILIES["baselines"]:
-        raise TrainingError(f"unknown baseline model {s.model!r} ({s.name!r}); "
-                            f"known: {', '.join(sorted(families.FAMILIES['baselines']))}")
-    return families.load("baselines", s.model)(s)
+    return families.load("baselines", s.model, s.name)(s)
 
 
 def load_judge(family: Baseline, damsm_dir: str | Path | None, device: torch.device) -> FrozenDamsm | None:
@@ -112,7 +109,7 @@ class _BaselineJob(engine.Job):
 
     def restored(self, history: list[dict]) -> None:
         # what DVC removed before this run and the checkpoint can give back (earlier grids persist)
-        if self.samples_dir is not None and not _grid_path(self.samples_dir, len(history)).exists():
+        if self.samples_dir is not None and not grid_path(self.samples_dir, len(history)).exists():
             _sample_sheet(self.family, self.nets, self.prepared, self.samples_dir, len(history), self.damsm, self.s)
         if self.live is not None:
             self.live(history)
@@ -158,10 +155,6 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
     return history
 
 
-def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
-    return Path(samples_dir) / f"epoch_{epoch:04d}.png"
-
-
 def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, samples_dir, epoch: int, damsm,
                   s: BaselineSettings) -> None:
     # in eval mode: in train mode BatchNorm would normalise with the sheet's batch and fold it into its
@@ -169,7 +162,7 @@ def _sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, sam
     training = nets.training
     nets.eval()
     try:
-        sample_sheet(family, nets, prepared, _grid_path(samples_dir, epoch), damsm=damsm,
+        sample_sheet(family, nets, prepared, grid_path(samples_dir, epoch), damsm=damsm,
                      title=f"{s.name}, epoch {epoch}")
     finally:
         nets.train(training)

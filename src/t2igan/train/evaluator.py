@@ -169,13 +169,3 @@ def held_out_accuracy(model: Evaluator, prepared: Prepared, s: EvaluatorSettings
     attrs = attribute_accuracy(np.repeat(pred["attributes"], cub.N_CAPTIONS, axis=0), named, groups)
     return {"species_accuracy": species, "attribute_accuracy": attrs["accuracy"],
             "attribute_pairs": attrs["pairs"], "held_out_images": int(len(rows))}
-
-
-def load(path: str | Path) -> Evaluator:
-    """The evaluator written by ``train`` (evaluator.pt), in eval mode."""
-    state = checkpoint.load(path)
-    if state is None:
-        raise EvaluatorError(f"{path}: no evaluator here; run `dvc repro train_evaluator`")
-    model = Evaluator(state["n_classes"], state["n_attributes"], state["settings"]["width"])
-    model.load_state_dict(state["state"])
-    return model.eval()

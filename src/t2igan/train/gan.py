@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import shutil
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,16 +24,15 @@ import torch.nn as nn
 
 from t2igan import distributed, families
 from t2igan.data.cub import N_CAPTIONS
-from t2igan.data.dataset import TextImageDataset, branch_sizes, collate, to_branches
+from t2igan.data.dataset import TextImageDataset, WithInputs, branch_sizes, collate, collate_with_inputs, to_branches
 from t2igan.data.preprocess import Prepared
-from t2igan.data.refs import References, WithReferences, collate_with_references
 from t2igan.distributed import World
 from t2igan.errors import T2IGANError
-from t2igan.generate import sample_grid
+from t2igan.generate import grid_path, sample_grid
 from t2igan.losses.damsm import word_mask
 from t2igan.train import checkpoint, engine, guard, updates
 from t2igan.train.damsm import load_encoders
-from t2igan.variants.base import Batch, Variant
+from t2igan.variants.base import Batch, RowInput, Variant
 
 # Settings that may change between a run and its resumption without changing the result.
 FREE_SETTINGS = ("epochs", "device", "workers", "compile", "snapshot_every", "sample_every", "sample_captions")
@@ -125,7 +125,7 @@ class FrozenDamsm:
 
 
 def make_batch(raw: dict, damsm: FrozenDamsm, sizes: list[int], device: torch.device) -> Batch:
-    """A collated batch (uint8 images, word ids, reference patches if any) -> what the networks
+    """A collated batch (uint8 images, word ids, the family's inputs if any) -> what the networks
     take, on ``device``."""
     captions, lengths = raw["captions"].to(device), raw["lengths"]
     words, sentence = damsm.encode(captions, lengths)
@@ -133,11 +133,10 @@ def make_batch(raw: dict, damsm: FrozenDamsm, sizes: list[int], device: torch.de
     real = to_branches(raw["images"].to(device, non_blocking=True), sizes)
     if device.type == "cuda":
         real = [x.contiguous(memory_format=torch.channels_last) for x in real]
-    reference = None
-    if "references" in raw:
-        reference = to_branches(raw["references"].to(device, non_blocking=True), [raw["references"].shape[-1]])[0]
+    inputs = {name: to_branches(x.to(device, non_blocking=True), [x.shape[-1]])[0]
+              for name, x in raw.get("inputs", {}).items()}
     return Batch(real=real, words=words, sentence=sentence, pad_mask=~word_mask(lengths, captions.shape[1]),
-                 lengths=lengths, class_ids=raw["class_ids"].to(device), reference=reference)
+                 lengths=lengths, class_ids=raw["class_ids"].to(device), inputs=inputs)
 
 
 class PhaseTimer:
@@ -238,26 +237,29 @@ class Trainer:
 
 
 def make_variant(s: GanSettings, damsm: FrozenDamsm) -> Variant:
-    if s.model not in families.FAMILIES["variants"]:
-        raise TrainingError(f"unknown model {s.model!r} (variant {s.variant!r}); "
-                            f"known: {', '.join(sorted(families.FAMILIES['variants']))}")
-    return families.load("variants", s.model)(s, damsm)
+    return families.load("variants", s.model, s.variant)(s, damsm)
 
 
-def load_references(variant: Variant, refs_dir: str | Path | None, prepared: Prepared):
-    """The reference patches a variant needs (``crop_refs``' output), else None."""
-    if not variant.needs_reference:
-        return None
-    if refs_dir is None:
-        raise TrainingError(f"{variant.s.variant} needs reference patches: give the crop_refs directory")
-    return References(refs_dir, variant.o.reference_species, n_captions=len(prepared.index["class_ids"]) * N_CAPTIONS)
+def row_inputs(variant: Variant, data_dirs: Mapping[str, str | Path] | None, prepared: Prepared) -> dict[str, RowInput]:
+    """Where the variant's inputs come from (its ``inputs``; none for most), read from the data stages'
+    folders ``data_dirs`` (``config.Params.data_dirs``)."""
+    if not variant.inputs:
+        return {}
+    if data_dirs is None:
+        raise TrainingError(f"{variant.s.variant} takes {', '.join(variant.inputs)} with every caption: give the "
+                            "data stages' folders (data_dirs)")
+    sources = variant.row_inputs(data_dirs, len(prepared.index["class_ids"]) * N_CAPTIONS)
+    if sorted(sources) != sorted(variant.inputs):
+        raise TrainingError(f"{variant.s.variant}: row_inputs gave {sorted(sources)}, its inputs are "
+                            f"{sorted(variant.inputs)}")
+    return sources
 
 
 def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: GanSettings, *,
-          refs_dir: str | Path | None = None, samples_dir: str | Path | None = None, live=None,
+          data_dirs: Mapping[str, str | Path] | None = None, samples_dir: str | Path | None = None, live=None,
           progress: bool = True) -> list[dict]:
     """Train (or resume) ``s.variant`` into ``out_dir``; returns the per-epoch history.
-    ``refs_dir``: the reference patches (``crop_refs``), for variants that take them.
+    ``data_dirs``: the data stages' folders (``config.Params.data_dirs``), for variants with inputs.
 
     ``out_dir`` gets checkpoint.pt (everything needed to resume), snapshots/epoch_NNNN.pt (the
     EMA generator every ``snapshot_every`` epochs, and at the end) and generator.pt (the
@@ -266,7 +268,7 @@ def train(prepared: Prepared, damsm_dir: str | Path, out_dir: str | Path, s: Gan
     world, device = distributed.join(s.device)
     try:
         with guard.training(out_dir, main=world.main):  # one trainer per folder; none outliving its launcher
-            return _train(prepared, damsm_dir, Path(out_dir), s, world, device, refs_dir=refs_dir,
+            return _train(prepared, damsm_dir, Path(out_dir), s, world, device, data_dirs=data_dirs,
                       samples_dir=samples_dir, live=live, progress=progress and world.main)
     finally:
         distributed.leave(world)
@@ -276,9 +278,9 @@ class _GanJob(engine.Job):
     """A variant's trainer in the shared loop: its step, its snapshots, sample grids and live metrics."""
 
     def __init__(self, trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: GanSettings, out_dir: Path,
-                 samples_dir, references, live):
+                 samples_dir, inputs, live):
         self.trainer, self.damsm, self.prepared, self.s = trainer, damsm, prepared, s
-        self.out_dir, self.samples_dir, self.references, self.live = out_dir, samples_dir, references, live
+        self.out_dir, self.samples_dir, self.inputs, self.live = out_dir, samples_dir, inputs, live
         self.name = s.variant
         self.kept = snapshot_epochs(s.epochs, s.snapshot_every)
 
@@ -317,8 +319,8 @@ class _GanJob(engine.Job):
         if done in self.kept and not self._snapshot(done).exists():
             save_generator(self._snapshot(done), self.trainer.G_ema, self.s, done)
         if self.samples_dir is not None and _is_sample_epoch(done, self.s) and \
-                not _grid_path(self.samples_dir, done).exists():
-            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, done, self.references)
+                not grid_path(self.samples_dir, done).exists():
+            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, done, self.inputs)
         if self.live is not None:
             self.live(history)
 
@@ -333,7 +335,7 @@ class _GanJob(engine.Job):
         if epoch in self.kept:
             save_generator(self._snapshot(epoch), self.trainer.G_ema, self.s, epoch)
         if self.samples_dir is not None and _is_sample_epoch(epoch, self.s):
-            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, epoch, self.references)
+            _sample_grid(self.trainer, self.damsm, self.prepared, self.s, self.samples_dir, epoch, self.inputs)
         if self.live is not None:
             self.live(history)
 
@@ -344,25 +346,24 @@ class _GanJob(engine.Job):
 
 
 def _train(prepared: Prepared, damsm_dir: str | Path, out_dir: Path, s: GanSettings, world: World,
-           device: torch.device, *, refs_dir, samples_dir, live, progress: bool) -> list[dict]:
+           device: torch.device, *, data_dirs, samples_dir, live, progress: bool) -> list[dict]:
     damsm = FrozenDamsm.load(damsm_dir, device)
     trainer = Trainer.create(s, damsm, device, world)
     # the frozen inputs' digests are part of the data: a run is resumed (or a finished one reused)
     # only with the same code, settings and inputs
-    inputs = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"]
-    if trainer.variant.needs_reference and refs_dir is not None:
-        inputs += sorted(p for p in Path(refs_dir).iterdir() if p.is_file())
-    references = load_references(trainer.variant, refs_dir, prepared)
+    sources = row_inputs(trainer.variant, data_dirs, prepared)
+    files = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt",
+             *(f for source in sources.values() for f in source.files)]
     dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=s.branches,
                                max_words=s.max_words, seed=s.seed)
     collate_fn = collate
-    if references is not None:
-        dataset, collate_fn = WithReferences(dataset, references), collate_with_references
-    run = engine.Run(out_dir / "checkpoint.pt", asdict(s), checkpoint.inputs_digest(prepared.fingerprint(), inputs),
+    if sources:
+        dataset, collate_fn = WithInputs(dataset, sources), collate_with_inputs
+    run = engine.Run(out_dir / "checkpoint.pt", asdict(s), checkpoint.inputs_digest(prepared.fingerprint(), files),
                      s.epochs, s.seed, s.batch_size, "the scale's gan_batch_size", s.steps_per_epoch, s.workers,
                      FREE_SETTINGS, finished_ok=True, device=device, world=world, progress=progress,
                      error=TrainingError)
-    job = _GanJob(trainer, damsm, prepared, s, out_dir, samples_dir, references, live)
+    job = _GanJob(trainer, damsm, prepared, s, out_dir, samples_dir, sources, live)
     history = engine.train(run, job, dataset, collate_fn)
     if world.main:
         save_generator(out_dir / "generator.pt", trainer.G_ema, s, len(history))
@@ -374,14 +375,10 @@ def _is_sample_epoch(epoch: int, s: GanSettings) -> bool:
     return epoch % s.sample_every == 0 or epoch == s.epochs
 
 
-def _grid_path(samples_dir: str | Path, epoch: int) -> Path:
-    return Path(samples_dir) / f"epoch_{epoch:04d}.png"
-
-
 def _sample_grid(trainer: Trainer, damsm: FrozenDamsm, prepared: Prepared, s: GanSettings, samples_dir, epoch: int,
-                 references) -> None:
-    sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s, _grid_path(samples_dir, epoch),
-                title=f"{s.variant}, epoch {epoch}", references=references)
+                 inputs) -> None:
+    sample_grid(trainer.variant, trainer.G_ema, damsm, prepared, s, grid_path(samples_dir, epoch),
+                title=f"{s.variant}, epoch {epoch}", inputs=inputs)
 
 
 def snapshot_epochs(epochs: int, every: int) -> list[int]:

@@ -5,7 +5,11 @@ EMA, checkpoints, logging, sampling.  A variant owns its networks, its losses an
 
 - ``Options``: a frozen dataclass of the family's own settings (params.yaml
   ``variants.<name>``, validated by t2igan.config and given to the variant as ``self.o``);
-- ``needs_reference``: True when every batch must carry a reference patch (RaGAN);
+- ``inputs``: the names of the inputs a caption brings besides its text (RaGAN: ``reference``, a patch
+  of a bird), ``()`` for none; ``row_inputs`` reads them from the data stages' folders, and
+  ``input_similarity`` (if the family has one) says how well an image shows its input.  Every
+  input is an RGB image per caption row; the training loop, generation and scoring pass them
+  through by name (``Batch.inputs``) without knowing what they are;
 
 - ``build()``: the generator and the discriminators, initialised;
 - ``generate(G, batch, z, eps=None)``: fake images (and whatever the losses need from that pass);
@@ -15,10 +19,25 @@ EMA, checkpoints, logging, sampling.  A variant owns its networks, its losses an
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn as nn
+
+
+class RowInput(Protocol):
+    """Where a family's input comes from: an RGB image per caption row, and the files it is read from
+    (their digests decide whether a training run may resume)."""
+
+    files: list[Path]
+
+    def for_rows(self, rows: np.ndarray) -> np.ndarray:
+        """uint8 [N, p, p, 3], the input of each caption row (a writable copy)."""
+        ...
 
 
 @dataclass
@@ -31,7 +50,7 @@ class Batch:
     pad_mask: torch.Tensor        # [B, T] bool, True at padding
     lengths: torch.Tensor         # [B]
     class_ids: torch.Tensor       # [B]
-    reference: torch.Tensor | None = None  # [B, 3, p, p] in [-1, 1]: the reference patch (RaGAN), else None
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)  # the family's inputs: [B, 3, p, p] in [-1, 1]
 
 
 @dataclass
@@ -39,13 +58,14 @@ class Fake:
     images: list[torch.Tensor]                              # per branch, smallest first
     attentions: list[torch.Tensor] = field(default_factory=list)  # [B, T, h, w] per attention branch
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. mu, logvar
-    reference_attentions: list[torch.Tensor] = field(default_factory=list)  # [B, regions, h, w] (RaGAN)
+    # per stage, attention over an input's regions [B, regions, h, w] (RaGAN's F_ref)
+    input_attentions: list[torch.Tensor] = field(default_factory=list)
 
     def detached(self) -> Fake:
         """The same images without a path back into G (for the discriminator step)."""
         return replace(self, images=[x.detach() for x in self.images],
                        attentions=[a.detach() for a in self.attentions],
-                       reference_attentions=[a.detach() for a in self.reference_attentions],
+                       input_attentions=[a.detach() for a in self.input_attentions],
                        extra={k: v.detach() for k, v in self.extra.items()})
 
 
@@ -56,7 +76,17 @@ class Variant:
     class Options:
         """No options of its own."""
 
-    needs_reference = False
+    inputs: tuple[str, ...] = ()
+
+    def row_inputs(self, data_dirs: Mapping[str, str | Path], n_captions: int) -> dict[str, RowInput]:
+        """Per name in ``inputs``, where each caption row's input comes from: ``data_dirs`` maps the data
+        stages (``config.Params.data_dirs``) to their folders; ``n_captions`` is the prepared data's."""
+        return {}
+
+    def input_similarity(self, input_regions: torch.Tensor, image_regions: torch.Tensor) -> torch.Tensor:
+        """How well each image shows its input, both seen as a DAMSM image encoder's regions
+        ([B, D, h, w] each) -> [B]; scored for every family with inputs."""
+        raise NotImplementedError(f"{type(self).__name__} takes no input to compare an image with")
 
     def __init__(self, settings, damsm):
         self.s = settings

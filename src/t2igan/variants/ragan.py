@@ -15,15 +15,47 @@ caption's patch may come from another species; same: from the caption's own spec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from t2igan.errors import DataFormatError
 from t2igan.models import ragan
 from t2igan.models.attngan import Discriminator, init_weights
 from t2igan.variants.attngan import AttnGAN
 from t2igan.variants.base import Batch, Fake
+
+
+class References:
+    """The patches of a ``crop_refs`` directory (``t2igan.data.refs`` writes them) and one of its
+    assignments (``species``): RaGAN's input ``reference`` (``RaGAN.row_inputs``)."""
+
+    def __init__(self, out_dir: str | Path, species: str, n_captions: int | None = None):
+        out_dir = Path(out_dir)  # ``species`` is checked by the Options (crop_refs writes "same" and "any")
+        if not (out_dir / "refs.npz").is_file() or not (out_dir / "patches.npy").is_file():
+            raise DataFormatError(str(out_dir), "no reference patches here; run `dvc repro crop_refs`")
+        with np.load(out_dir / "refs.npz") as z:
+            key = f"assignment_{species}"
+            if key not in z:
+                raise DataFormatError(str(out_dir / "refs.npz"), f"no {key}: written by an older crop_refs; "
+                                      "run `dvc repro crop_refs`")
+            self.assignment = z[key]
+        self.patches = np.load(out_dir / "patches.npy", mmap_mode="r")
+        self.files = sorted(p for p in out_dir.iterdir() if p.is_file())  # what a training run's digest covers
+        if n_captions is not None and len(self.assignment) != n_captions:
+            raise DataFormatError(str(out_dir / "refs.npz"), f"{key} covers {len(self.assignment)} captions, the "
+                                  f"prepared data has {n_captions}; run `dvc repro crop_refs`")
+
+    @property
+    def size(self) -> int:
+        return int(self.patches.shape[1])
+
+    def for_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The patches of caption ``rows``: uint8 [N, p, p, 3] (a writable copy)."""
+        return np.asarray(self.patches[self.assignment[np.asarray(rows)]])
 
 
 class RaGAN(AttnGAN):
@@ -34,7 +66,14 @@ class RaGAN(AttnGAN):
         ref_blocks: bool = True                                          # false: no F_ref blocks (ablation)
         reference_species: Literal["same", "any"] = "any"                # the patches' species (thesis: any)
 
-    needs_reference = True
+    inputs = ("reference",)
+
+    def row_inputs(self, data_dirs, n_captions: int) -> dict[str, References]:
+        """Each caption's patch (stage crop_refs): of any species, or of its own (``reference_species``)."""
+        return {"reference": References(data_dirs["crop_refs"], self.o.reference_species, n_captions=n_captions)}
+
+    def input_similarity(self, input_regions: torch.Tensor, image_regions: torch.Tensor) -> torch.Tensor:
+        return ragan.reference_similarity(input_regions, image_regions)
 
     def build(self) -> tuple[nn.Module, nn.ModuleList]:
         s = self.s
@@ -52,10 +91,10 @@ class RaGAN(AttnGAN):
             return self.damsm.image(reference)
 
     def generate(self, G, batch: Batch, z: torch.Tensor, *, noise: bool = True, eps=None) -> Fake:
-        regions, code = self.encode_reference(batch.reference)
+        regions, code = self.encode_reference(batch.inputs.get("reference"))
         images, attentions, ref_attentions, mu, logvar = G(z, batch.sentence, batch.words, batch.pad_mask, regions,
                                                            code, noise=noise, eps=eps)
-        return Fake(images, attentions, reference_attentions=ref_attentions,
+        return Fake(images, attentions, input_attentions=ref_attentions,
                     extra={"mu": mu, "logvar": logvar, "ref_regions": regions, "ref_code": code})
 
     def discriminator_reference(self, fake: Fake) -> torch.Tensor | None:
