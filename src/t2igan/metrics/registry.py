@@ -33,6 +33,12 @@ class Metric:
     show_std: bool = False                  # the report prints <key>_std beside it
     table: bool = True                      # a column of the report's score tables
     curve: bool = True                      # scored at every kept snapshot (score_epochs.json and its plot)
+    overview: bool = False                  # a panel of the report's cross-model curves figure
+
+    @property
+    def axis_label(self) -> str:
+        """The label of a plot axis of this metric: its name, which way is better, its unit."""
+        return f"{self.label.removesuffix(' ↓')} ({self.better} is better{', %' if self.percent else ''})"
 
 
 def _fidelity(name: str, key: str, std: str | None = None, inception: bool = False) -> Callable[[Any], dict]:
@@ -53,8 +59,8 @@ def _judge(judge: str) -> Callable[[Any], dict[str, float]]:
 
 
 METRICS: list[Metric] = [
-    Metric("is", "IS", "higher", 2, _fidelity("is", "is_mean", "is_std"), show_std=True),
-    Metric("fid", "FID ↓", "lower", 1, _fidelity("fid", "fid")),
+    Metric("is", "IS", "higher", 2, _fidelity("is", "is_mean", "is_std"), show_std=True, overview=True),
+    Metric("fid", "FID ↓", "lower", 1, _fidelity("fid", "fid"), overview=True),
     Metric("kid", "KID ↓", "lower", 3, _fidelity("kid", "kid_mean", "kid_std")),
     # the FID Inception's (torchvision / TF FID weights), at scales that list the `inception` extractor
     Metric("is_inception", "IS (Inception)", "higher", 2,
@@ -66,7 +72,7 @@ METRICS: list[Metric] = [
     Metric("r_precision_damsm", "R-prec. DAMSM", "higher", 1, _judge("damsm"), percent=True, text=True,
            show_std=True),
     Metric("r_precision_evaluator_damsm", "R-prec. eval. DAMSM", "higher", 1, _judge("evaluator_damsm"),
-           percent=True, text=True, show_std=True),
+           percent=True, text=True, show_std=True, overview=True),
     Metric("attribute_accuracy", "attribute acc.", "higher", 1,
            lambda scorer: {"attribute_accuracy": scorer.attributes()["accuracy"]}, percent=True, text=True),
 ]
@@ -78,6 +84,11 @@ def table_metrics() -> list[Metric]:
 
 def curve_keys() -> list[str]:
     return [m.key for m in METRICS if m.curve]
+
+
+def overview_metrics() -> list[Metric]:
+    """The panels of the report's cross-model curves figure (each also a curve metric)."""
+    return [m for m in METRICS if m.overview and m.curve]
 
 
 def text_keys() -> list[str]:

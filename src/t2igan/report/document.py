@@ -224,23 +224,24 @@ def _save(fig, path: Path) -> None:
 
 
 def curves_figure(models: list[Model], path: Path) -> bool:
-    """IS, FID and R-precision (evaluator DAMSM) of every snapshot, one line per variant, with the
-    real-data ceiling; False (and no file) when no model has curves."""
+    """The registry's overview metrics (``Metric.overview``: IS, FID, R-precision with the evaluator
+    DAMSM) of every snapshot, one line per variant, with the real-data ceiling; False (and no file)
+    when no model has curves."""
     with_curves = [m for m in models if m.curves]
     if not with_curves:
         return False
-    panels = (("is", "IS (higher is better)", 1), ("fid", "FID (lower is better)", 1),
-              ("r_precision_evaluator_damsm", "R-precision, eval. DAMSM (%)", 100))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), dpi=100)
-    for ax, (key, label, scale) in zip(axes, panels):
+    panels = registry.overview_metrics()
+    fig, axes = plt.subplots(1, len(panels), figsize=(13 * len(panels) / 3, 3.8), dpi=100, squeeze=False)
+    for ax, metric in zip(axes[0], panels):
+        key, scale = metric.key, 100 if metric.percent else 1
         for m in with_curves:
             ax.plot([c["epoch"] for c in m.curves], [scale * c[key] for c in m.curves], "o-", ms=3, label=m.name)
         ax.axhline(scale * with_curves[0].scores["real"][key], color="black", linestyle="--", lw=1,
                    label="real test images")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
+        ax.set_ylabel(metric.axis_label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7)
     fig.suptitle("Scores of each epoch's EMA generator (one caption per test image)", fontsize=10)
     _save(fig, path)
     return True
