@@ -44,7 +44,7 @@ def main(p):
     rows = test[pick] * cub.N_CAPTIONS   # each picked test image with its first caption
     results = []
     for steps in sw.steps:
-        s = BaselineSettings.from_params(p, sw.base, steps=steps, z_dim=sw.total_latent // steps)
+        s = BaselineSettings.from_params(p, sw.base, **sw.options, steps=steps, z_dim=sw.total_latent // steps)
         s = dataclasses.replace(s, name=f"{sw.base}_steps_{steps}")
         model_dir = Path(p.train.out_dir) / "draw_sweep" / f"steps_{steps:02d}"
         print(f"draw_sweep: {steps} step(s) x {s.options['z_dim']} latents", flush=True)
@@ -60,10 +60,13 @@ def main(p):
         results.append({"steps": steps, "z_per_step": s.options["z_dim"], **stats, "is": fid["is_mean"],
                          "fid": fid["fid"], "kid": fid["kid_mean"]})
     out = Path("reports") / "draw_sweep"
-    io.write_json(out / "sweep.json", {"base": sw.base, "total_latent": sw.total_latent, "images": n,
+    io.write_json(out / "sweep.json", {"base": sw.base, "options": sw.options, "total_latent": sw.total_latent,
+                                       "images": n,
                                        "epochs": p.scale.baseline_epochs, "runs": results,
                                        "seconds": stage.elapsed(start)})
-    plot(results, out / "sweep.png", f"{sw.base}: {sw.total_latent} latents in all, {p.scale.baseline_epochs} epochs")
+    changed = "".join(f", {k} {v}" for k, v in sw.options.items())
+    plot(results, out / "sweep.png",
+         f"{sw.base}{changed}: {sw.total_latent} latents in all, {p.scale.baseline_epochs} epochs")
 
 
 def plot(results: list[dict], path: Path, title: str) -> None:

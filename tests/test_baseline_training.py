@@ -199,6 +199,20 @@ def test_sentence_draw_trains_generates_deterministically_and_measures_itself(ti
     whole = family.statistics(nets, images, cond, seed=0, batch_size=6)
     assert whole["reconstruction_bce"] == pytest.approx(float(terms["reconstruction"]), rel=1e-5)
     assert whole["kl_total"] == pytest.approx(float(terms["kl"]), rel=1e-5)
+    assert float(terms["total"]) == pytest.approx(float(terms["reconstruction"] + terms["kl"]), rel=1e-6)
+    # seed 002's weighting, as its Keras code wrote it: K.mean(mean-over-pixels BCE + sum_t KL_t / T)
+    seed = baseline.make(dataclasses.replace(family.s, options={**family.s.options, "weighting": "seed"}))
+    with torch.no_grad():
+        weighted = seed.losses(nets["draw"], x, cond, eps)
+    logits, mu, logvar, _ = nets["draw"](x, cond, eps)
+    bce = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), x, reduction="none").flatten(1).mean(1)
+    kl_t = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)                  # [T, B]: Keras's kl_loss per step
+    keras = (bce + kl_t.sum(0) / 3).mean()                                          # T = 3
+    assert float(weighted["total"]) == pytest.approx(float(keras), rel=1e-4)
+    assert seed.loss_terms == ("reconstruction_per_pixel", "kl_over_steps")
+    assert float(weighted["kl_over_steps"]) == pytest.approx(float(terms["kl"]) / 3, rel=1e-6)
+    assert float(weighted["reconstruction_per_pixel"]) == pytest.approx(float(terms["reconstruction"]) / (3 * 32 * 32),
+                                                                        rel=1e-6)
 
 
 def test_baselines_section_is_checked(tmp_path):
@@ -212,6 +226,13 @@ def test_baselines_section_is_checked(tmp_path):
         load_params(overrides={"draw_sweep.steps": [1, 3]})
     with pytest.raises(ConfigError, match=r"draw_sweep.base: 'dcgan' is not a `baselines` entry of model draw"):
         load_params(overrides={"draw_sweep.base": "dcgan"})
+    with pytest.raises(ConfigError, match=r"draw_sweep.options.weighting: 'mean' is not allowed"):
+        check_families(load_params(overrides={"draw_sweep.options": {"weighting": "mean"}}))
+    with pytest.raises(ConfigError, match=r"draw_sweep.options: expected a mapping"):
+        load_params(overrides={"draw_sweep.options": ["seed"]})
+    swept = load_params(overrides={"draw_sweep.options": {"weighting": "seed", "grad_clip": 5.0}})
+    s = BaselineSettings.from_params(swept, swept.draw_sweep.base, **swept.draw_sweep.options, steps=4, z_dim=32)
+    assert (s.options["weighting"], s.options["grad_clip"], s.options["steps"]) == ("seed", 5.0, 4)
     p = load_params()
     s = BaselineSettings.from_params(p, "draw_attn", steps=4, z_dim=32)
     assert s.options["steps"] == 4 and s.options["attention"] is True and s.epochs == p.scale.baseline_epochs

@@ -234,6 +234,7 @@ class DrawSweepConfig:
     steps: list[int]
     total_latent: int = _positive()  # z per step = total_latent / steps
     images: int = _positive()        # generated images per FID (and test images per reconstruction)
+    options: dict[str, Any] = field(default_factory=dict)  # the base's options changed for the sweep only
 
 
 @dataclass(frozen=True)
@@ -384,7 +385,12 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
         raise ConfigError(f"baselines: {', '.join(clash)} also named in variants; a name is one model's reports/")
     sweep = None
     if "draw_sweep" in raw:
-        sweep = build(DrawSweepConfig, raw["draw_sweep"], "draw_sweep")
+        section = raw["draw_sweep"]
+        options = section.get("options", {}) if isinstance(section, dict) else {}
+        if not isinstance(options, dict):
+            raise ConfigError(f"draw_sweep.options: expected a mapping of DRAW options, got {options!r}")
+        rest = {k: v for k, v in section.items() if k != "options"} if isinstance(section, dict) else section
+        sweep = dataclasses.replace(build(DrawSweepConfig, rest, "draw_sweep"), options=dict(options))
         if sweep.base not in baselines or baselines[sweep.base].model != "draw":
             raise ConfigError(f"draw_sweep.base: {sweep.base!r} is not a `baselines` entry of model draw")
         for i, steps in enumerate(sweep.steps):
@@ -423,6 +429,10 @@ def check_families(p: Params) -> Params:
     this before any stage runs, so the other stages read only their own family's options."""
     for entry in (*p.variants.values(), *p.baselines.values()):
         _ = entry.options  # builds (and so checks) the family's Options
+    if p.draw_sweep is not None and p.draw_sweep.options:
+        base = p.baselines[p.draw_sweep.base]
+        build(families.load("baselines", base.model, base.name).Options, {**base.given, **p.draw_sweep.options},
+              "draw_sweep.options")
     return p
 
 

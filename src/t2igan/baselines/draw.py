@@ -1,7 +1,10 @@
 """DRAW (seed 002) as a baseline: the recurrent VAE of ``models/draw.py`` on the bird crops.
 
-Loss per image: reconstruction (``loss``: BCE on the canvas logits, or squared error, summed over
-pixels) + the KL of every step to N(0, I), summed over steps; Adam, gradient norm clipped.
+Loss per image (``weighting: sum``, the DRAW paper's): reconstruction (``loss``: BCE on the canvas
+logits, or squared error, summed over pixels) + the KL of every step to N(0, I), summed over steps.
+``weighting: seed`` is seed 002's Keras code: the reconstruction averaged over pixels and the summed
+KL divided by the number of steps, which weighs the KL s * s * 3 / T times more (1.5e3 at 64 px RGB
+and T = 8) and so shapes how many latents stay inactive.  Adam, gradient norm clipped.
 Pixels are in [0, 1] inside the model, [-1, 1] outside it like every other family.
 ``attention`` false: read [x, x_hat] and a Linear write; true: ``read_n`` x ``read_n`` glimpses
 and ``write_n`` x ``write_n`` patches through Gaussian filterbanks.
@@ -38,6 +41,7 @@ class DRAWBaseline(Baseline):
         dec_dim: int = field(default=256, metadata={"min": 1})
         loss: Literal["bce", "mse"] = "bce"
         condition: Literal["none", "species", "sentence"] = "none"
+        weighting: Literal["sum", "seed"] = "sum"   # the DRAW paper's loss, or seed 002's (see the module)
         lr: float = field(default=1e-3, metadata={"min": 0.0})
         beta1: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
         beta2: float = field(default=0.999, metadata={"min": 0.0, "max": 1.0})
@@ -61,19 +65,29 @@ class DRAWBaseline(Baseline):
                               clip=o.grad_clip if o.grad_clip > 0 else None)]
 
     def losses(self, net: nn.Module, x: torch.Tensor, cond: torch.Tensor | None, eps=None) -> dict[str, torch.Tensor]:
-        """Loss terms on images ``x`` in [0, 1]; also the per-step KL, mu and logvar for statistics."""
+        """Loss terms on images ``x`` in [0, 1] (``loss_terms``, whose sum is "total", the one minimised);
+        also the per-step KL, mu and logvar for statistics."""
         logits, mu, logvar, _ = net(x, cond, eps)
         kl = draw.kl_per_step(mu, logvar)
         rec = draw.reconstruction_loss(logits, x, self.o.loss)
-        return {"total": rec + kl.sum(), "reconstruction": rec, "kl": kl.sum(), "kl_steps": kl, "mu": mu,
-                "logvar": logvar, "logits": logits}
+        if self.o.weighting == "seed":  # seed 002's Keras: K.mean over the pixels, the summed KL / timesteps
+            terms = {"reconstruction_per_pixel": rec / x[0].numel(), "kl_over_steps": kl.sum() / self.o.steps}
+        else:
+            terms = {"reconstruction": rec, "kl": kl.sum()}
+        first, second = terms.values()
+        return {"total": first + second, **terms, "kl_steps": kl, "mu": mu, "logvar": logvar, "logits": logits}
+
+    @property
+    def loss_terms(self) -> tuple[str, str]:
+        """The two logged terms: in nats per image (``weighting: sum``), or weighted as seed 002 did."""
+        return ("reconstruction_per_pixel", "kl_over_steps") if self.o.weighting == "seed" else ("reconstruction", "kl")
 
     def step(self, nets: nn.ModuleDict, phases: list[updates.Phase], batch: RealBatch,
              step: int) -> dict[str, torch.Tensor]:
         with self.autocast(batch.images.device):  # the canvas, latents and losses stay float32
             terms = self.losses(nets["draw"], (batch.images + 1) / 2, batch.cond)
         phases[0].update(terms["total"])
-        return {k: terms[k].detach() for k in ("total", "reconstruction", "kl")}
+        return {k: terms[k].detach() for k in ("total", *self.loss_terms)}
 
     def noise(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         return torch.from_numpy(rng.standard_normal((n, self.o.steps, self.o.z_dim), dtype=np.float32))

@@ -253,6 +253,8 @@ PANEL_TITLES = {"d": "discriminator / critic terms", "g": "generator terms", "lo
 def loss_units(model: Model) -> str:
     """What a model's logged values are measured in."""
     if model.family == "draw":
+        if any("per_pixel" in term for terms in model.losses.values() for term in terms):
+            return "nats, BCE per pixel + KL / steps (seed 002's weighting)"
         return "nats per image"
     if any("wasserstein" in term for terms in model.losses.values() for term in terms):
         return "critic score (no unit)"
@@ -362,9 +364,12 @@ def render(models: list[Model], *, figures: dict[str, str], sweep: dict | None, 
                 out.append(_image(figures[f"canvas_{m.name}"], f"{m.name} canvas", f"{m.name}: a test image "
                                   "and the canvas after each step; the last column is the reconstruction."))
     if sweep is not None:
-        out += ["## DRAW: the number of steps", "", f"`{sweep['base']}` with {sweep['total_latent']} latents in "
-                f"all, split over T steps, {sweep['epochs']} epochs each; {sweep['images']} test images and as "
-                "many samples per row.", "", sweep_table(sweep), ""]
+        changed = "".join(f", `{k}: {v}`" for k, v in sweep.get("options", {}).items())
+        out += ["## DRAW: the number of steps", "", f"`{sweep['base']}`{changed} with {sweep['total_latent']} "
+                f"latents in all, split over T steps, {sweep['epochs']} epochs each; {sweep['images']} test images "
+                "and as many samples per row. Seed 002's figure 3.3 swept plain DRAW (no attention) on CIFAR-10; "
+                "`weighting: seed` is its loss (BCE averaged over pixels, KL divided by T).", "",
+                sweep_table(sweep), ""]
         if "sweep" in figures:
             out.append(_image(figures["sweep"], "DRAW sweep", "Reconstruction error, FID, inactive latents "
                               "and the variance law against the number of steps (seed 002, figure 3.3)."))
