@@ -49,7 +49,7 @@ def main(p, name: str):
     interpolation_figures(paths, figures / "interpolation.png", figures / "interpolation.gif")
     if family.reads_test_images:  # e.g. DRAW's canvas after every step
         rows = sample_rows(prepared, TEST_FIGURE_IMAGES)
-        real = centre_crops(prepared, rows // cub.N_CAPTIONS, family.s.image_size)
+        real = centre_crops(prepared, rows // cub.N_CAPTIONS, family.s.data_size)
         cond = baseline.row_conditions(family, prepared, rows, seed=p.seed, damsm=damsm, device=device)
         for file, image in family.test_figures(nets, real, cond, seed=p.seed).items():
             io.save_png(figures / file, image)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -139,3 +140,13 @@ def prepare_with_damsm(cub_root: Path, out: Path):
 def tiny(cub_root, tmp_path):
     """Prepared data (12 images, 9 for training) and randomly initialised DAMSM encoders on disk."""
     return prepare_with_damsm(cub_root, tmp_path), tmp_path / "damsm", tmp_path
+
+
+def benchmark(name: str):
+    """The module benchmarks/<name>.py (the benchmarks are scripts, not a package)."""
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(root))  # a benchmark may import its neighbours (readme.py)
+    spec = importlib.util.spec_from_file_location(name, root / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

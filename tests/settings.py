@@ -46,6 +46,7 @@ def gan(variant: str = "attngan", model: str = "attngan", options: dict | None =
 def baseline(name: str, model: str, options: dict | None = None, **kw) -> BaselineSettings:
     """A baseline of width 4 at 32 px, one epoch; ``options`` are the family's (its defaults filled in)."""
     tiny = dict(epochs=1, image_size=32, width=4, max_words=18, seed=0, steps_per_epoch=None, **MACHINE)
+    kw.setdefault("data_size", kw.get("image_size", 32))  # the networks' side unless a test sets the data's
     return BaselineSettings(name=name, model=model, options=_options("baselines", model, options), **{**tiny, **kw})
 
 

@@ -67,6 +67,11 @@ def test_the_networks_have_the_paper_shapes(smoke):
         assert len(images) == n_test  # smoke: one caption per test image
     state = checkpoint.load(work / "models" / "damsm" / "image_encoder.pt")
     assert state["settings"]["backbone"] == "inception_v3" and state["settings"]["cnn_input"] == 299
+    for name in ("dcgan", "draw"):  # the baselines: 64 px networks, their sets upsampled to be scored at 256
+        settings = checkpoint.load(work / "models" / name / "generator.pt")["settings"]
+        assert (settings["image_size"], settings["data_size"], settings["width"]) == (64, 256, 64)
+        images = np.load(work / "data/generated" / name / "final" / "images.npy", mmap_mode="r")
+        assert images.shape[1:] == (256, 256, 3) and len(images) == n_test
     assert state["settings"]["steps_per_epoch"] == 1
 
 

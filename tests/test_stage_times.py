@@ -2,12 +2,12 @@
 table is made from those records (benchmarks/stage_times.py)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import benchmark
 
 from t2igan import stage
 
@@ -15,10 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _stage_times():
-    spec = importlib.util.spec_from_file_location("stage_times", ROOT / "benchmarks" / "stage_times.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark("stage_times")
 
 
 def test_label_names_the_dvc_stage():
@@ -80,9 +77,7 @@ def test_a_resumed_training_stage_counts_every_epoch(tmp_path):
 
 
 def test_readme_tables_replace_only_what_lies_between_their_markers(tmp_path):
-    spec = importlib.util.spec_from_file_location("readme", ROOT / "benchmarks" / "readme.py")
-    readme = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(readme)
+    readme = benchmark("readme")
     path = tmp_path / "README.md"
     path.write_text("intro\n<!-- t:start -->\nold \\1 table\n<!-- t:end -->\noutro\n")
     readme.replace_between("t", "| new | \\d |", path)

@@ -197,6 +197,9 @@ class ScaleConfig:
     evaluator_min_accuracy: float = field(metadata={"min": 0.0, "max": 1.0})  # species, held out: the gate
     baseline_epochs: int = _positive()   # the baselines (DCGAN, WGAN, WGAN-GP, DRAW) and the DRAW sweep
     baseline_width: int = _positive()    # DCGAN's ngf = ndf (64 in the paper)
+    # the side the baselines' networks work at (the DCGAN paper's and seed 004's 64): real images are
+    # resized down to it, and their generated sets up to image_size, where every model is scored
+    baseline_image_size: int = field(metadata={"min": 16})
     # the baselines' batch in place of each entry's own (64); null: the entries'.  Only smoke sets it
     baseline_batch_size: int | None = field(default=None, metadata={"min": 2})
     # what IS / FID / KID are computed on: the in-pipeline evaluator (always: it also reads the
@@ -372,6 +375,9 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     for i, name in enumerate(scale.extractors):
         if name not in EXTRACTORS:
             raise ConfigError(f"{scale_name}.extractors[{i}]: {name!r} is not allowed; use {', '.join(EXTRACTORS)}")
+    if scale.baseline_image_size > scale.image_size or scale.baseline_image_size & (scale.baseline_image_size - 1):
+        raise ConfigError(f"{scale_name}.baseline_image_size: {scale.baseline_image_size} must be a power of two "
+                          f"<= {scale_name}.image_size ({scale.image_size})")
     if "evaluator" not in scale.extractors:
         raise ConfigError(f"{scale_name}.extractors: {scale.extractors} lacks 'evaluator', which also gives the "
                           "attribute accuracy; list it (and 'inception' for the papers' IS / FID / KID)")

@@ -44,7 +44,8 @@ class BaselineSettings:
     name: str
     model: str
     epochs: int
-    image_size: int
+    image_size: int  # the side the networks work at (the scale's baseline_image_size)
+    data_size: int   # the data's side (the scale's image_size): real images come in at it, generated sets go out at it
     width: int
     max_words: int
     seed: int
@@ -66,7 +67,8 @@ class BaselineSettings:
         # a critic-scheduled GAN updates G once every n_critic batches: it trains n_critic times as
         # many epochs, so every GAN baseline makes the same number of generator updates
         epochs = p.scale.baseline_epochs * options.get("n_critic", 1)
-        return cls(name=name, model=entry.model, epochs=epochs, image_size=p.scale.image_size,
+        return cls(name=name, model=entry.model, epochs=epochs,
+                   image_size=p.scale.baseline_image_size, data_size=p.scale.image_size,
                    width=p.scale.baseline_width, max_words=p.preprocess.max_words, seed=p.seed,
                    workers=p.runtime.loader_workers, device=p.runtime.device, precision=p.train.precision,
                    steps_per_epoch=p.scale.steps_per_epoch, options=options)
@@ -105,6 +107,11 @@ class Baseline:
         """Whether its images answer a caption: then R-precision and attribute accuracy apply."""
         return self.condition == "sentence"
 
+    def to_own_side(self, images: torch.Tensor) -> torch.Tensor:
+        """Real images [B, 3, S, S] (float) at the family's side: an antialiased bilinear resize when S is
+        not ``image_size`` (the paper's baselines are 64 px networks on 256 px data), else unchanged."""
+        return resize(images, self.s.image_size)
+
     def build(self) -> nn.ModuleDict:
         raise NotImplementedError
 
@@ -140,3 +147,12 @@ def species_one_hot(class_ids: torch.Tensor) -> torch.Tensor:
     if class_ids.numel() and (int(class_ids.min()) < 1 or int(class_ids.max()) > N_SPECIES):
         raise ValueError(f"class ids must lie in 1..{N_SPECIES}, got {int(class_ids.min())}..{int(class_ids.max())}")
     return F.one_hot(class_ids.long() - 1, N_SPECIES).float()
+
+
+def resize(images: torch.Tensor, side: int) -> torch.Tensor:
+    """Float images [B, C, S, S] at side ``side``: unchanged when S is ``side``, else bilinear (antialiased when
+    shrinking, as the GANs' lower branches are made: ``data.dataset.to_branches``)."""
+    if images.shape[-1] == side:
+        return images
+    return F.interpolate(images, size=(side, side), mode="bilinear", antialias=side < images.shape[-1],
+                         align_corners=False)

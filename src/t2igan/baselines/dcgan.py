@@ -8,6 +8,11 @@ three losses, each with its paper's optimiser and critic schedule (params.yaml `
 - ``wgan_gp``: the same losses, no clipping, plus ``gp_lambda`` x the gradient penalty, a critic
   without BatchNorm; Adam 1e-4, betas (0, 0.9) (the paper; its code used 0.5), n_critic 5.
 
+``network``: ``dcgan`` (default), the DCGAN paper's networks (``models/dcgan.py``; at 64 px and width 64
+G 3,576,704 and D 2,765,568 parameters); ``pytorch_gan``, the networks seed 004 actually trained
+(PyTorch-GAN's: an upsample + conv generator and a dropout discriminator for ``bce``, MLP generator and
+critic for ``wgan`` / ``wgan_gp``).  Seed 004's WGAN also used RMSprop at 2e-4 (``lr: 0.0002``).
+
 Each critic step takes a fresh real batch and fresh z; G steps after every ``n_critic``-th.
 (The official WGAN code also ran 100 critic steps for the first 25 G steps and every 500th;
 the paper's Algorithm 1 does not, nor does this.)
@@ -83,9 +88,16 @@ class DCGAN(Baseline):
         gp_lambda: float = field(default=10.0, metadata={"min": 0.0})  # wgan_gp only
         batch_size: int = field(default=64, metadata={"min": 2})
         z_dim: int = field(default=100, metadata={"min": 1})
+        network: Literal["dcgan", "pytorch_gan"] = "dcgan"  # the DCGAN paper's | seed 004's (see above)
 
     def build(self) -> nn.ModuleDict:
         s, o = self.s, self.o
+        if o.network == "pytorch_gan":  # the scale's width does not apply: these listings fix theirs
+            if o.loss == "bce":
+                G, D = dcgan.UpsampleGenerator(s.image_size, o.z_dim), dcgan.DropoutDiscriminator(s.image_size)
+            else:
+                G, D = dcgan.MlpGenerator(s.image_size, o.z_dim), dcgan.MlpCritic(s.image_size)
+            return nn.ModuleDict({"G": dcgan.init_pytorch_gan(G), "D": dcgan.init_pytorch_gan(D)})
         G = dcgan.init_dcgan(dcgan.Generator(s.image_size, o.z_dim, s.width))
         D = dcgan.init_dcgan(dcgan.Discriminator(s.image_size, s.width, batch_norm=o.loss != "wgan_gp"))
         return nn.ModuleDict({"G": G, "D": D})

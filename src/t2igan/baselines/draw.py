@@ -111,11 +111,13 @@ class DRAWBaseline(Baseline):
                      seed: int) -> dict[str, np.ndarray]:
         """canvas.png: rows are test images; columns the image, then the canvas after each step."""
         device = next(nets.parameters()).device
-        x = to_branches(torch.from_numpy(real).permute(0, 3, 1, 2).to(device), [self.s.image_size])[0]
+        x = to_branches(torch.from_numpy(real).permute(0, 3, 1, 2).to(device), [real.shape[1]])[0]
+        x = self.to_own_side(x)
         canvases = self.canvases(nets, x, None if cond is None else cond.to(device), seed)  # [B, T, 3, s, s]
         steps = canvases.shape[1]
-        grid = np.concatenate([real[:, None], to_uint8(canvases.flatten(0, 1)).reshape(len(real), steps,
-                                                                                       *real.shape[1:])], axis=1)
+        shown = to_uint8(x)  # the image as the network read it
+        grid = np.concatenate([shown[:, None], to_uint8(canvases.flatten(0, 1)).reshape(len(real), steps,
+                                                                                        *shown.shape[1:])], axis=1)
         return {"canvas.png": image_grid(grid, column_labels=["image"] + [f"step {t + 1}" for t in range(steps)])}
 
     def test_scores(self, nets: nn.ModuleDict, real: np.ndarray, cond: torch.Tensor | None, *, seed: int) -> dict:
@@ -134,6 +136,7 @@ class DRAWBaseline(Baseline):
         kl, mus, logvars = 0.0, [], []
         for i in range(0, len(images), batch_size):
             x = torch.from_numpy(np.array(images[i:i + batch_size])).permute(0, 3, 1, 2).float().div(255).to(device)
+            x = self.to_own_side(x)  # the error is per image at the network's side
             c = None if cond is None else cond[i:i + batch_size].to(device)
             eps = torch.randn(self.o.steps, len(x), self.o.z_dim, generator=gen).to(device)
             logits, mu, logvar, _ = net(x, c, eps)

@@ -19,7 +19,7 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from t2igan import families, io
-from t2igan.baselines.base import Baseline, BaselineSettings, RealBatch, species_one_hot
+from t2igan.baselines.base import Baseline, BaselineSettings, RealBatch, resize, species_one_hot
 from t2igan.data import cub
 from t2igan.data.dataset import TextImageDataset, collate, to_branches
 from t2igan.data.preprocess import Prepared
@@ -71,7 +71,7 @@ def row_conditions(family: Baseline, prepared: Prepared, rows: np.ndarray, *, se
 
 
 def _batch(family: Baseline, raw: dict, damsm, device: torch.device) -> RealBatch:
-    images = to_branches(raw["images"].to(device), [raw["images"].shape[-1]])[0]
+    images = family.to_own_side(to_branches(raw["images"].to(device), [raw["images"].shape[-1]])[0])
     with torch.no_grad():
         cond = conditions(family, raw["captions"].to(device), raw["lengths"], raw["class_ids"].to(device), damsm)
     return RealBatch(images, cond)
@@ -143,7 +143,7 @@ def _train(prepared: Prepared, out_dir: str | Path, s: BaselineSettings, *, dams
     phases = family.phases(nets)
     # the data digest covers the frozen judge: a finished run that matches is reused
     judge = [Path(damsm_dir) / "text_encoder.pt", Path(damsm_dir) / "image_encoder.pt"] if damsm is not None else []
-    dataset = TextImageDataset(prepared, "train", image_size=s.image_size, branches=1, max_words=s.max_words,
+    dataset = TextImageDataset(prepared, "train", image_size=s.data_size, branches=1, max_words=s.max_words,
                                seed=s.seed)
     run = engine.Run(out_dir / "checkpoint.pt", asdict(s), checkpoint.inputs_digest(prepared.fingerprint(), judge),
                      s.epochs, s.seed, family.o.batch_size, f"baselines.{s.name}.batch_size", s.steps_per_epoch,
@@ -173,7 +173,7 @@ def sample_sheet(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, path
     """A family's images for the fixed sample captions: with the caption (sentence-conditioned), the
     species (species-conditioned), or just the sample's number (unconditional)."""
     rows = sample_rows(prepared, n)
-    images = generate(family, nets, prepared, rows, seed=family.s.seed, damsm=damsm)
+    images = generate(family, nets, prepared, rows, seed=family.s.seed, damsm=damsm, side=family.s.image_size)
     if family.condition == "sentence":
         labels = [prepared.decode(prepared.caption_ids(int(r))) for r in rows]
     elif family.condition == "species":
@@ -206,12 +206,15 @@ def untrained(family: Baseline, seed: int, device: torch.device) -> nn.ModuleDic
 @torch.no_grad()
 def generate_batches(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
                      damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
-                     noise: torch.Tensor | None = None) -> Iterator[np.ndarray]:
-    """uint8 images [B, s, s, 3] a batch at a time, in order, one per caption row (the row gives a
+                     noise: torch.Tensor | None = None, side: int | None = None) -> Iterator[np.ndarray]:
+    """uint8 images [B, side, side, 3] a batch at a time, in order, one per caption row (the row gives a
     conditional family its species or caption; the others ignore it).  The noise of item i is
-    drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``."""
+    drawn from (seed, 7) in one go, so a set is the same whatever the batch size; or give ``noise``.
+    ``side``: by default the data's (``data_size``), where every model is scored; images the networks make
+    smaller (the paper's 64 px baselines) are upsampled bilinearly to it."""
     device = next(nets.parameters()).device
-    batch_size = generation_batch(batch_size, family.s.image_size)
+    side = family.s.data_size if side is None else side
+    batch_size = generation_batch(batch_size, side)
     if noise is None:
         noise = family.noise(len(rows), np.random.default_rng([seed, 7]))
     if len(noise) != len(rows):
@@ -219,18 +222,19 @@ def generate_batches(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, 
     cond = row_conditions(family, prepared, rows, seed=seed, damsm=damsm, device=device)
     for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
         sl = slice(start, start + batch_size)
-        yield to_uint8(family.sample(nets, noise[sl].to(device), None if cond is None else cond[sl]))
+        yield to_uint8(resize(family.sample(nets, noise[sl].to(device), None if cond is None else cond[sl]), side))
 
 
 def generate(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *, seed: int,
              damsm: FrozenDamsm | None = None, batch_size: int = 250, progress: bool = False,
-             noise: torch.Tensor | None = None, out: np.ndarray | None = None) -> np.ndarray:
-    """``generate_batches`` gathered: uint8 images [N, s, s, 3] (into ``out`` if given)."""
+             noise: torch.Tensor | None = None, out: np.ndarray | None = None, side: int | None = None) -> np.ndarray:
+    """``generate_batches`` gathered: uint8 images [N, side, side, 3] (into ``out`` if given)."""
+    side = family.s.data_size if side is None else side
     if out is None:
-        out = np.zeros((len(rows), family.s.image_size, family.s.image_size, 3), np.uint8)
+        out = np.zeros((len(rows), side, side, 3), np.uint8)
     at = 0
     for images in generate_batches(family, nets, prepared, rows, seed=seed, damsm=damsm, batch_size=batch_size,
-                                   progress=progress, noise=noise):
+                                   progress=progress, noise=noise, side=side):
         out[at:at + len(images)] = images
         at += len(images)
     return out
@@ -258,12 +262,13 @@ def interpolation(family: Baseline, nets: nn.ModuleDict, prepared: Prepared, row
     t = torch.linspace(0, 1, steps)
     paths = torch.stack([slerp(ends[2 * k], ends[2 * k + 1], t) for k in range(len(rows))])  # [R, K, ...]
     flat = paths.flatten(0, 1)
-    images = generate(family, nets, prepared, np.repeat(rows, steps), seed=seed, damsm=damsm, noise=flat)
+    images = generate(family, nets, prepared, np.repeat(rows, steps), seed=seed, damsm=damsm, noise=flat,
+                      side=family.s.image_size)
     return images.reshape(len(rows), steps, *images.shape[1:])
 
 
 def write_set(path: str | Path, family: Baseline, nets: nn.ModuleDict, prepared: Prepared, rows: np.ndarray, *,
               seed: int, damsm: FrozenDamsm | None, meta: dict, batch_size: int = 250) -> None:
     """The family's images for caption ``rows`` as a generated set (``io.write_image_set``)."""
-    io.write_image_set(path, rows, family.s.image_size, meta, lambda images: generate(
+    io.write_image_set(path, rows, family.s.data_size, meta, lambda images: generate(
         family, nets, prepared, rows, seed=seed, damsm=damsm, batch_size=batch_size, progress=True, out=images))
