@@ -1,7 +1,9 @@
 """What a trained GAN's scored generator is made of (issue 20, item 8).
 
 The pipeline scores G's exponential moving average.  This reads a finished training run's checkpoint
-(``models/<variant>/checkpoint.pt``: the raw G, its EMA and their settings) and scores, on the same
+(``resume/train@<variant>/checkpoint.pt``, the raw G, its EMA and their settings, which the stage
+keeps after it succeeds only when run as ``T2IGAN_KEEP_RESUME=1 dvc repro -f -s train@<variant>``)
+and scores, on the same
 test captions (the first of each test image) with the in-pipeline evaluator's IS / FID / KID:
 
 - ``ema``: the EMA generator, what ``generate@`` and ``score@`` use;
@@ -34,6 +36,7 @@ from t2igan.data.preprocess import Prepared
 from t2igan.generate import generate
 from t2igan.metrics import evaluator_features, fidelity
 from t2igan.score import real_crops
+from t2igan.stage import RESUME_DIR
 from t2igan.train import checksummed
 from t2igan.train.gan import FrozenDamsm, GanSettings, make_variant
 
@@ -56,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     p = load_params("params.yaml")
     device = torch.device("cpu")
-    state = checksummed.load(Path(p.train.out_dir) / args.variant / "checkpoint.pt")
+    path = RESUME_DIR / f"train@{args.variant}" / "checkpoint.pt"
+    state = checksummed.load(path)
     if state is None:
-        sys.exit(f"{p.train.out_dir}/{args.variant}/checkpoint.pt: none; run train@{args.variant} first")
+        sys.exit(f"{path}: none; train with it kept: T2IGAN_KEEP_RESUME=1 dvc repro -f -s train@{args.variant}")
     s = GanSettings(**{k: v for k, v in state["settings"].items() if k != "code"})
     damsm = FrozenDamsm.load(Path(p.damsm.out_dir) / "damsm", device)
     variant = make_variant(s, damsm)

@@ -3,7 +3,8 @@
     python stages/draw_sweep.py
 
 For each entry of ``draw_sweep.steps`` a DRAW with the options of ``draw_sweep.base`` and
-``z_dim = total_latent / steps`` is trained (models/draw_sweep/steps_NN: resumable) and measured
+``z_dim = total_latent / steps`` is trained (models/draw_sweep/steps_NN; resumable from
+resume/draw_sweep/steps_NN until the stage succeeds) and measured
 on ``draw_sweep.images`` test images and as many samples: reconstruction error (BCE and squared
 error per image), KL per step, inactive latent variables, the variance law, and IS / FID / KID
 of the samples through the evaluator's features.  reports/draw_sweep/sweep.json and sweep.png.
@@ -46,10 +47,12 @@ def main(p):
     for steps in sw.steps:
         s = BaselineSettings.from_params(p, sw.base, **sw.options, steps=steps, z_dim=sw.total_latent // steps)
         s = dataclasses.replace(s, name=f"{sw.base}_steps_{steps}")
-        model_dir = Path(p.train.out_dir) / "draw_sweep" / f"steps_{steps:02d}"
+        model = Path(p.train.out_dir) / "draw_sweep" / f"steps_{steps:02d}" / "generator.pt"
+        work = stage.scratch(model.parent.name)  # the run's checkpoints, kept until the stage succeeds
         print(f"draw_sweep: {steps} step(s) x {s.options['z_dim']} latents", flush=True)
-        baseline.train(prepared, model_dir, s, damsm_dir=Path(p.damsm.out_dir) / "damsm")
-        family, nets, _ = baseline.load_model(model_dir / "generator.pt", device)
+        baseline.train(prepared, work, s, damsm_dir=Path(p.damsm.out_dir) / "damsm")
+        stage.publish(work / "generator.pt", model)
+        family, nets, _ = baseline.load_model(model, device)
         damsm = baseline.load_judge(family, Path(p.damsm.out_dir) / "damsm", device)
         cond = baseline.row_conditions(family, prepared, rows, seed=p.seed, damsm=damsm, device=device)
         stats = family.statistics(nets, real, cond, seed=p.seed)
@@ -100,4 +103,5 @@ def plot(results: list[dict], path: Path, title: str) -> None:
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    args = stage.parse_args(__doc__)
+    stage.run(main, verbosity=args.verbosity)

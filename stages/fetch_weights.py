@@ -30,4 +30,5 @@ def main(p):
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    args = stage.parse_args(__doc__)
+    stage.run(main, verbosity=args.verbosity)

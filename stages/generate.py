@@ -14,7 +14,6 @@ with every input all black (the thesis's ablation: does the output change when t
 nothing?), and the maps of its attention over its input beside the word-attention ones.
 """
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -90,6 +89,5 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/generate.py NAME  (a key of `variants` in params.yaml)")
-    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))
+    args = stage.parse_args(__doc__, "VARIANT", "a key of `variants` in params.yaml")
+    stage.run(lambda p: main(p, stage.variant_name(p, args.name)), verbosity=args.verbosity)

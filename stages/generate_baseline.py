@@ -9,7 +9,6 @@ Figures in reports/<name>/figures/: generated.png (samples), interpolation.png a
 (slerp between pairs of prior draws, seed 004) and, for DRAW, canvas.png: the canvas after every
 step for a few test images (seed 002, figure 3.1), whose last column is the reconstruction.
 """
-import sys
 import time
 from pathlib import Path
 
@@ -60,6 +59,5 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/generate_baseline.py NAME  (a key of `baselines` in params.yaml)")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    args = stage.parse_args(__doc__, "NAME", "a key of `baselines` in params.yaml")
+    stage.run(lambda p: main(p, args.name), verbosity=args.verbosity)

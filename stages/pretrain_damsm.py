@@ -3,7 +3,6 @@
     python stages/pretrain_damsm.py damsm             # the encoders the GANs train against
     python stages/pretrain_damsm.py evaluator_damsm   # an independently seeded twin, to judge them
 """
-import sys
 from pathlib import Path
 
 from t2igan import io, live, stage
@@ -16,12 +15,14 @@ NAMES = ("damsm", "evaluator_damsm")
 def main(p, name: str):
     s = damsm.DamsmSettings.from_params(p, evaluator=name == "evaluator_damsm")
     prepared = Prepared(p.preprocess.out_dir)
-    out_dir = Path(p.damsm.out_dir) / name
+    out_dir, work = Path(p.damsm.out_dir) / name, stage.scratch()  # resume/pretrain_damsm@<name> while it trains
     reports = Path("reports") / name
     names = {f"{split}_{k}": f"{split}/{k}" for split in ("train", "val") for k in damsm.LOSS_TERMS}
-    history = damsm.train(prepared, out_dir, s, device=p.runtime.device,
+    history = damsm.train(prepared, work, s, device=p.runtime.device,
                           live=lambda h: live.write_history(reports / "live", h, names))
-    text, image = damsm.export(out_dir, s, len(prepared.vocab))
+    text, image = damsm.export(work, s, len(prepared.vocab))
+    for encoder in ("text_encoder.pt", "image_encoder.pt"):
+        stage.publish(work / encoder, out_dir / encoder)
     rp = damsm.real_r_precision(text, image, prepared, s, candidates=p.damsm.r_precision_candidates,
                                 folds=p.damsm.r_precision_folds, seed=p.seed)
     oracle = damsm.caption_ceiling(prepared, candidates=p.damsm.r_precision_candidates,
@@ -48,6 +49,5 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in NAMES:
-        sys.exit(f"usage: python stages/pretrain_damsm.py {{{'|'.join(NAMES)}}}")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    args = stage.parse_args(__doc__, "NAME", "which DAMSM to train", choices=NAMES)
+    stage.run(lambda p: main(p, args.name), verbosity=args.verbosity)

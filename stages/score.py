@@ -20,7 +20,6 @@ it did not see.  The final row adds `reference_similarity_shuffled` (each image 
 row's input: chance) and `black_reference_change` (mean absolute pixel difference to the
 black-input images, 0..1).
 """
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -154,6 +153,5 @@ def _plot(curves: list[dict], scores: dict, path: Path, name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/score.py NAME  (a key of `variants` in params.yaml)")
-    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))
+    args = stage.parse_args(__doc__, "VARIANT", "a key of `variants` in params.yaml")
+    stage.run(lambda p: main(p, stage.variant_name(p, args.name)), verbosity=args.verbosity)

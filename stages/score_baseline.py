@@ -10,7 +10,6 @@ computed for a sentence-conditioned DRAW and are "n/a" for every model that neve
 DRAW adds its own metrics on the test images (`draw`): reconstruction error, KL per step,
 inactive latent variables and the variance law (seed 002).
 """
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +64,5 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/score_baseline.py NAME  (a key of `baselines` in params.yaml)")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    args = stage.parse_args(__doc__, "NAME", "a key of `baselines` in params.yaml")
+    stage.run(lambda p: main(p, args.name), verbosity=args.verbosity)

@@ -14,13 +14,17 @@ from t2igan.train import gan
 
 def main(p, variant: str):
     s = gan.GanSettings.from_params(p, variant)
-    reports = Path("reports") / variant
-    history = gan.train(Prepared(p.preprocess.out_dir), Path(p.damsm.out_dir) / "damsm",
-                        Path(p.train.out_dir) / variant, s, data_dirs=p.data_dirs,
-                        samples_dir=reports / "samples",
+    reports, out, work = Path("reports") / variant, Path(p.train.out_dir) / variant, stage.scratch()
+    # trained in resume/train@<variant> (checkpoints, snapshots, grids: what a resumed run needs), then
+    # published to the outputs, so none of them is a `persist` output and DVC's run cache stays on
+    history = gan.train(Prepared(p.preprocess.out_dir), Path(p.damsm.out_dir) / "damsm", work, s,
+                        data_dirs=p.data_dirs, samples_dir=work / "samples",
                         live=lambda h: live.write_history(reports / "live", h, live.metric_names(h[-1])))
     if not distributed.main_process():
         return
+    for name in ("generator.pt", "snapshots"):
+        stage.publish(work / name, out / name)
+    stage.publish(work / "samples", reports / "samples")
     last = history[-1]
     io.write_json(reports / "train.json", {
         "epochs": last["epoch"], "seconds": round(sum(h["seconds"] for h in history), 1),
@@ -32,7 +36,6 @@ def main(p, variant: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/train.py NAME  (a key of `variants` in params.yaml)")
+    args = stage.parse_args(__doc__, "VARIANT", "a key of `variants` in params.yaml")
     distributed.relaunch(stage.runtime_params().gpus, sys.argv)
-    stage.run(lambda p: main(p, stage.variant_name(p, sys.argv[1])))
+    stage.run(lambda p: main(p, stage.variant_name(p, args.name)), verbosity=args.verbosity)

@@ -2,7 +2,6 @@
 
     python stages/train_baseline.py dcgan
 """
-import sys
 from pathlib import Path
 
 from t2igan import io, live, stage
@@ -18,10 +17,12 @@ def _keys(history: list[dict]) -> dict:
 
 def main(p, name: str):
     s = BaselineSettings.from_params(p, name)
-    reports = Path("reports") / name
-    history = baseline.train(Prepared(p.preprocess.out_dir), Path(p.train.out_dir) / name, s,
-                             damsm_dir=Path(p.damsm.out_dir) / "damsm", samples_dir=reports / "samples",
+    reports, work = Path("reports") / name, stage.scratch()  # resume/train_baseline@<name> while it trains
+    history = baseline.train(Prepared(p.preprocess.out_dir), work, s,
+                             damsm_dir=Path(p.damsm.out_dir) / "damsm", samples_dir=work / "samples",
                              live=lambda h: live.write_history(reports / "live", h, live.metric_names(_keys(h))))
+    stage.publish(work / "generator.pt", Path(p.train.out_dir) / name / "generator.pt")
+    stage.publish(work / "samples", reports / "samples")
     last = history[-1]
     io.write_json(reports / "train.json", {
         "epochs": last["epoch"], "seconds": round(sum(h["seconds"] for h in history), 1),
@@ -32,6 +33,5 @@ def main(p, name: str):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python stages/train_baseline.py NAME  (a key of `baselines` in params.yaml)")
-    stage.run(lambda p: main(p, sys.argv[1]))
+    args = stage.parse_args(__doc__, "NAME", "a key of `baselines` in params.yaml")
+    stage.run(lambda p: main(p, args.name), verbosity=args.verbosity)

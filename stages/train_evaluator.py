@@ -1,5 +1,7 @@
 """Stage train_evaluator: the classifier that judges generated images (IS, FID / KID features,
 attribute accuracy), trained on real images of every species; fails if it cannot tell them apart."""
+from pathlib import Path
+
 from t2igan import io, stage
 from t2igan.data.preprocess import Prepared
 from t2igan.train import evaluator
@@ -11,7 +13,9 @@ def main(p):
     s = evaluator.EvaluatorSettings.from_params(p)
     prepared = Prepared(p.preprocess.out_dir)
     device = pick_device(p.runtime.device)
-    model = evaluator.train(prepared, e.out_dir, s, device=device)
+    work = stage.scratch()  # resume/train_evaluator while it trains
+    model = evaluator.train(prepared, work, s, device=device)
+    stage.publish(work / "evaluator.pt", Path(e.out_dir) / "evaluator.pt")
     acc = evaluator.held_out_accuracy(model, prepared, s)
     io.write_json("reports/evaluator/metrics.json", {
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in acc.items()},
@@ -25,4 +29,5 @@ def main(p):
 
 
 if __name__ == "__main__":
-    stage.run(main)
+    args = stage.parse_args(__doc__)
+    stage.run(main, verbosity=args.verbosity)

@@ -167,18 +167,24 @@ def _digest_dir(path: Path) -> dict[str, str]:
             if p.is_file()}
 
 
-def _kill_in_epoch_2_and_resume(project, stage: str, model_dir: str, batch_size: int) -> None:
-    """Start ``stage`` afresh, SIGKILL it 5 steps into epoch 2, then `dvc repro` it to the end."""
+# `-f -s`: run the stage itself, not its run-cache entry (each test's project has one by then)
+FORCE = ["repro", "-f", "-s"]
+
+
+def _kill_in_epoch_2_and_resume(project, stage: str, scratch: str, batch_size: int) -> None:
+    """Start ``stage`` afresh, SIGKILL it 5 steps into epoch 2, then `dvc repro` it to the end.
+    ``scratch``: the stage's resume/ folder, which the kill leaves and the success removes."""
 
     work, env, dvc = project
-    shutil.rmtree(work / model_dir)
+    shutil.rmtree(work / scratch, ignore_errors=True)
     steps_per_epoch = 300 // batch_size  # tiny: 300 training images
-    killed = subprocess.run(dvc + ["repro", stage], cwd=work, capture_output=True, text=True,
+    killed = subprocess.run(dvc + FORCE + [stage], cwd=work, capture_output=True, text=True,
                             env=dict(env, T2IGAN_KILL_AT_STEP=str(steps_per_epoch + 5)))
     assert killed.returncode != 0
-    state = checksummed.load(work / model_dir / "checkpoint.pt")
+    state = checksummed.load(work / scratch / "checkpoint.pt")
     assert len(state["history"]) == 1  # the kill came mid-way through epoch 2
-    assert "resuming after epoch 1" in _run(dvc + ["repro", stage], work, env)
+    assert "resuming after epoch 1" in _run(dvc + FORCE + [stage], work, env)
+    assert not (work / scratch).exists()  # removed once the stage succeeded
 
 
 def _weights(path):
@@ -197,7 +203,7 @@ def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
     clean = {name: _weights(work / f"models/damsm/{name}.pt") for name in ("text_encoder", "image_encoder")}
     curves = (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text()
 
-    _kill_in_epoch_2_and_resume(project, "pretrain_damsm", "models/damsm", batch_size=16)
+    _kill_in_epoch_2_and_resume(project, "pretrain_damsm", "resume/pretrain_damsm@damsm", batch_size=16)
     for name, tensors in clean.items():
         resumed = _weights(work / f"models/damsm/{name}.pt")
         assert tensors.keys() == resumed.keys()
@@ -229,7 +235,9 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     writes a checkpoint; it ends bit-identical."""
 
     work, env, dvc = project
-    _run(dvc + ["repro", "generate@attngan"], work, env)
+    scratch = work / "resume/train@attngan"
+    keep = dict(env, T2IGAN_KEEP_RESUME="1")  # the resumable checkpoint is compared, so kept after success
+    _run(dvc + ["repro", "generate@attngan"], work, keep)
     train = json.loads((work / "reports/attngan/train.json").read_text())
     assert train["epochs"] == 2 and train["images_per_s"] > 0
     final = np.load(work / "data/generated/attngan/final/images.npy", mmap_mode="r")
@@ -239,14 +247,16 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     assert (work / "reports/attngan/generated.png").is_file()
     assert (work / "reports/attngan/samples/epoch_0002.png").is_file()
     assert len(list((work / "reports/attngan/attention").glob("caption_*.png"))) == 4
-    clean = checksummed.load(work / "models/attngan/checkpoint.pt")
+    clean = checksummed.load(scratch / "checkpoint.pt")
+    assert sorted(p.name for p in (work / "models/attngan").iterdir()) == ["generator.pt", "snapshots"]
     curves = (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text()
     grids = {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")}
     assert sorted(grids) == ["epoch_0001.png", "epoch_0002.png"]
 
-    kills = _kill_repeatedly_then_finish(project, "train@attngan", "models/attngan", steps_per_epoch=300 // 8)
+    generator = (work / "models/attngan/generator.pt").read_bytes()
+    kills = _kill_repeatedly_then_finish(project, "train@attngan", "resume/train@attngan", steps_per_epoch=300 // 8)
     assert kills == 4
-    resumed = checksummed.load(work / "models/attngan/checkpoint.pt")
+    resumed = checksummed.load(scratch / "checkpoint.pt")
     for key in ("G", "Ds", "G_ema", "opt_g", "opt_d"):
         _assert_same(clean[key], resumed[key], key)
     assert [h["d_total"] for h in clean["history"]] == [h["d_total"] for h in resumed["history"]]
@@ -254,17 +264,27 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     # the grid of epoch 1 was drawn by a run killed later in epoch 2: it survives the resume (issue 21)
     assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
 
-    # DVC deletes the outputs of a stage it runs again (here forced; in life, after a failure such as
-    # a bad param): the finished checkpoint gives them back without training
-    generator = (work / "models/attngan/generator.pt").read_bytes()
+    assert (work / "models/attngan/generator.pt").read_bytes() == generator
+
+    # a run that stops after training (here forced; in life, e.g. a full disk while publishing) keeps its
+    # scratch; the next run reuses the finished checkpoint: its outputs again without training
     report = (work / "reports/attngan/train.json").read_text()
     (work / "reports/attngan/samples/epoch_0002.png").unlink()
-    out = _run(dvc + ["repro", "-f", "--single-item", "train@attngan"], work, env)
+    out = _run(dvc + FORCE + ["train@attngan"], work, env)
     assert "the run it holds is finished (same code, settings and inputs): writing its outputs again" in out
     assert "epoch 1:" not in out and "epoch 2:" not in out  # no epoch was trained
+    assert not scratch.exists()  # removed once the stage succeeded (T2IGAN_KEEP_RESUME unset)
     assert (work / "models/attngan/generator.pt").read_bytes() == generator
     assert (work / "reports/attngan/train.json").read_text() == report
     assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
+    assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
+
+    # outputs deleted, nothing changed: DVC's run cache gives them back (no stage output is `persist`)
+    shutil.rmtree(work / "models/attngan")
+    shutil.rmtree(work / "reports/attngan/samples")
+    out = _run(dvc + ["repro", "train@attngan"], work, env)
+    assert "Stage 'train@attngan' is cached - skipping run, checking out outputs" in out, out
+    assert (work / "models/attngan/generator.pt").read_bytes() == generator
     assert {p.name: p.read_bytes() for p in (work / "reports/attngan/samples").glob("*.png")} == grids
 
 
@@ -272,9 +292,9 @@ def test_killing_dvc_stops_its_trainer_and_a_second_trainer_is_refused(project):
     """kill -9 of `dvc repro` takes its trainer (dvc -> torchrun -> stages/train.py) down within
     seconds, and while that trainer runs a second one on its folder refuses, naming its pid."""
     work, env, dvc = project
-    shutil.rmtree(work / "models/attngan", ignore_errors=True)  # from scratch: long enough to be caught
-    lock = work / "models/attngan" / guard.LOCK_NAME
-    run = subprocess.Popen(dvc + ["repro", "train@attngan"], cwd=work, env=env, stdout=subprocess.DEVNULL,
+    shutil.rmtree(work / "resume/train@attngan", ignore_errors=True)  # from scratch: long enough to be caught
+    lock = work / "resume/train@attngan" / guard.LOCK_NAME
+    run = subprocess.Popen(dvc + FORCE + ["train@attngan"], cwd=work, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -297,20 +317,21 @@ def test_killing_dvc_stops_its_trainer_and_a_second_trainer_is_refused(project):
     finally:
         if run.poll() is None:
             run.kill()
-    out = _run(dvc + ["repro", "train@attngan"], work, env)  # the next run takes the folder over
+    out = _run(dvc + FORCE + ["train@attngan"], work, env)  # the next run takes the folder over
     assert "another trainer" not in out and (work / "models/attngan/generator.pt").is_file()
 
 
-def _kill_repeatedly_then_finish(project, stage: str, model_dir: str, steps_per_epoch: int) -> int:
+def _kill_repeatedly_then_finish(project, stage: str, scratch: str, steps_per_epoch: int) -> int:
     """From scratch, SIGKILL a 2-epoch ``stage`` four times at random points (seeded) and twice of
-    them half-way through writing a checkpoint, each time `dvc repro` again; then let it finish.
-    Checks what is on disk after every kill; returns the number of kills survived."""
+    them half-way through writing a checkpoint, each time `dvc repro` again; then let it finish
+    (keeping its ``scratch`` folder, resume/<stage>).  Checks what is on disk after every kill;
+    returns the number of kills survived."""
     import random
 
     work, env, dvc = project
     rng = random.Random(2026)
-    ckpt = work / model_dir / "checkpoint.pt"
-    shutil.rmtree(work / model_dir)
+    ckpt = work / scratch / "checkpoint.pt"
+    shutil.rmtree(work / scratch)
     # (what kills this process, the epochs the checkpoint holds afterwards).  Steps count from each
     # process's start; the checkpoint written at the end of epoch 1 is a fresh process's first.
     plan = [({"T2IGAN_KILL_AT_STEP": rng.randint(1, steps_per_epoch - 1)}, None),  # in epoch 1
@@ -318,14 +339,14 @@ def _kill_repeatedly_then_finish(project, stage: str, model_dir: str, steps_per_
             ({"T2IGAN_KILL_AT_STEP": steps_per_epoch + rng.randint(1, steps_per_epoch - 1)}, 1),  # in epoch 2
             ({"T2IGAN_KILL_IN_CHECKPOINT": 1}, 1)]  # resumed after epoch 1; writing epoch 2's checkpoint
     for n, (fault, epochs_after) in enumerate(plan, start=1):
-        killed = subprocess.run(dvc + ["repro", stage], cwd=work, capture_output=True, text=True,
+        killed = subprocess.run(dvc + FORCE + [stage], cwd=work, capture_output=True, text=True,
                                 env=dict(env, **{k: str(v) for k, v in fault.items()}))
         assert killed.returncode != 0, f"kill {n} ({fault}) did not happen"
         state = checksummed.load(ckpt)
         assert (None if state is None else len(state["history"])) == epochs_after, f"after kill {n} ({fault})"
         strays = list(ckpt.parent.glob(".checkpoint.pt.tmp-*"))
         assert len(strays) == ("T2IGAN_KILL_IN_CHECKPOINT" in fault), f"after kill {n}: {strays}"
-    out = _run(dvc + ["repro", stage], work, env)
+    out = _run(dvc + FORCE + [stage], work, dict(env, T2IGAN_KEEP_RESUME="1"))
     assert "resuming after epoch 1" in out
     assert not list(ckpt.parent.glob(".checkpoint.pt.tmp-*"))  # the debris of the killed writes is gone
     return len(plan)
@@ -476,6 +497,26 @@ def test_remote_push_then_pull_into_a_fresh_clone_restores_every_output(project,
 
 
 @pytest.mark.slow
+def test_going_back_to_a_param_value_restores_it_from_the_run_cache(project):
+    """`dvc exp run -S lambda=2`, then back to the committed value, then 2 again: each value trains once;
+    going back restores that run's outputs from DVC's run cache instead of training."""
+    work, env, dvc = project
+    committed = yaml.safe_load((work / "params.yaml").read_text())["lambda"]
+    cached = "Stage 'train@attngan' is cached - skipping run, checking out outputs"
+    generators = {}
+    for n, value in enumerate([2.0, committed, 2.0, committed]):
+        out = _run(dvc + ["exp", "run", "train@attngan", "-S", f"lambda={value}"], work, env)
+        if n >= 2:  # both values have run before (the committed one possibly in an earlier test)
+            assert cached in out and "epoch 1:" not in out, out
+        elif value == 2.0:
+            assert "epoch 2:" in out and cached not in out, out  # trained
+        generator = (work / "models/attngan/generator.pt").read_bytes()
+        assert generators.setdefault(value, generator) == generator, f"lambda={value}: another generator"
+    assert generators[2.0] != generators[committed]
+    assert not (work / "resume").exists()
+
+
+@pytest.mark.slow
 def test_queued_lambda_sweep_runs_two_at_a_time(project):
     """`dvc exp run --queue` of a small `lambda` sweep, then `dvc queue start -j 2`: both experiments
     finish and carry their own params and their own trained generator."""
@@ -518,19 +559,20 @@ def test_train_stage_on_two_processes(project):
     original = (work / "params.yaml").read_text()
     params = yaml.safe_load(original)
     params["train"]["precision"] = "fp32"  # bf16's rounding would hide what this compares
+    scratch, keep = work / "resume/train@attngan", dict(env, T2IGAN_KEEP_RESUME="1")
     try:
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        _run(dvc + ["repro", "train@attngan"], work, env)
-        one = checksummed.load(work / "models/attngan/checkpoint.pt")
+        _run(dvc + ["repro", "train@attngan"], work, keep)
+        one = checksummed.load(scratch / "checkpoint.pt")
         params["runtime"]["gpus"] = 2
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         # the finished one-process run would be reused (the process count is not a setting): train anew
-        shutil.rmtree(work / "models/attngan")
-        out = _run(dvc + ["repro", "train@attngan"], work, env)
+        shutil.rmtree(scratch)
+        out = _run(dvc + FORCE + ["train@attngan"], work, keep)
         assert "runtime.gpus = 2: torchrun --standalone --nproc_per_node=2 stages/train.py attngan" in out
         assert "2 processes: weights compared identical after 74 steps so far" in out  # 2 epochs of 37 steps
         assert json.loads((work / "reports/attngan/train.json").read_text())["processes"] == 2
-        two = checksummed.load(work / "models/attngan/checkpoint.pt")
+        two = checksummed.load(scratch / "checkpoint.pt")
         assert two["processes"] == 2 and len(two["history"]) == 2
         # Summation order differs, and a GAN amplifies such differences step by step (measured on 48
         # images: 1e-7 relative in the epoch losses for 30 steps, 5e-5 by step 48; weights 1e-3 apart

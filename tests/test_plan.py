@@ -87,3 +87,19 @@ def test_plan_command_prints_the_totals(capsys):
     assert "scale: 'huge' is not allowed" in capsys.readouterr().err
     assert cli.main(["--params", str(ROOT / "params.yaml"), "plan", "-S", "scale"]) == 1
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_resumable_checkpoints_are_scratch_not_outputs():
+    """A trainer's checkpoints (weights and Adam's two moments, and the one before) live in resume/<stage>
+    while it trains; its DVC outputs hold the final weights only (issue 22: the run cache is back on)."""
+    p = _paper()
+    rows = {r.stage: r for r in plan.plan(p, results_dir=ROOT / "benchmarks" / "results")}
+    _, nets = plan._baseline(p, "dcgan")
+    weights, trained = plan._bytes(nets)
+    assert rows["train_baseline@dcgan"].disk == weights
+    assert rows["train_baseline@dcgan"].scratch == 2 * (weights + 2 * trained)
+    for name, row in rows.items():
+        training = name.startswith(("train", "pretrain", "evaluator_damsm", "draw_sweep"))
+        assert (row.scratch > 0) == training, name
+    out = plan.format_plan(p, list(rows.values()))
+    assert f"scratch up to {max(r.scratch for r in rows.values()) / 1e9:,.1f} GB" in out

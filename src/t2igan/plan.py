@@ -6,7 +6,9 @@ GPU memory and its time.  Everything else is computed, and said so:
 
 - disk: from the shapes of what the stage writes; model files from the parameter counts of the
   networks the params build (built on PyTorch's meta device: no memory, no weights), 4 bytes
-  per float32 value, checkpoints with Adam's two moments;
+  per float32 value;
+- scratch: a training stage's resumable checkpoint and the one before it (weights with Adam's two
+  moments), in resume/<stage> while it trains, removed when it succeeds (not a DVC output);
 - RAM: a process with PyTorch loaded (``PROCESS_GB``) plus the models and the arrays the stage
   holds at once (scoring streams its sets, so the set size counts only through the features);
 - time: a measured step time (GPU) times the steps of the run; none is guessed.
@@ -54,6 +56,7 @@ class Row:
     images: int = 0
     disk: float = 0.0
     ram: float = 0.0
+    scratch: float = 0.0  # resume/<stage> while it trains: two checkpoints (removed on success)
     gpu: float | None = None
     seconds: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -148,12 +151,12 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
     text, image = _damsm(p, c.vocab)
     text_b, text_t = _bytes(text)
     image_b, image_t = _bytes(image)
-    damsm_files = 2 * (text_b + image_b) + 2 * (text_t + image_t)  # checkpoint (+ Adam) and the two encoders
+    damsm_ckpt = text_b + image_b + 2 * (text_t + image_t)  # both encoders and Adam's moments
     steps = sc.damsm_epochs * -(-c.train // sc.damsm_batch_size)
     step = [r for r in measured if r.get("settings", {}).get("backbone") == sc.damsm_backbone
             and r.get("settings", {}).get("batch_size") == sc.damsm_batch_size and "timing" in r]
     for name in ("pretrain_damsm", "evaluator_damsm"):
-        row = Row(name, 0, damsm_files, PROCESS_GB * GB + 4 * (text_b + image_b))
+        row = Row(name, 0, text_b + image_b, PROCESS_GB * GB + 4 * (text_b + image_b), scratch=2 * damsm_ckpt)
         if step:
             row.seconds = steps * step[-1]["timing"]["seconds_per_step"]
             row.notes.append(f"time: {steps:,} steps x the step measured in {step[-1]['file']} (compute only)")
@@ -167,8 +170,8 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
         d_b, d_t = _bytes(Ds)
         kept = len(snapshot_epochs(sc.gan_epochs, sc.snapshot_every))
         ckpt = 2 * g_b + d_b + 2 * (g_t + d_t)  # G, its EMA, the Ds, Adam's moments
-        row = Row(f"train@{name}", 0, ckpt + (kept + 1) * g_b,
-                  PROCESS_GB * GB + 4 * (g_b + d_b) + text_b + image_b,
+        row = Row(f"train@{name}", 0, (kept + 1) * g_b,  # the snapshots are hard links of the scratch's
+                  PROCESS_GB * GB + 4 * (g_b + d_b) + text_b + image_b, scratch=2 * ckpt,
                   notes=[f"G {g_b / 1e6:.0f} MB, Ds {d_b / 1e6:.0f} MB; {kept} snapshots; "
                          f"{-(-sc.gan_epochs // sc.sample_every)} sample grids in git"])
         hit = _train_measured(measured, name, sc.gan_batch_size)
@@ -188,8 +191,8 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
     with torch.device("meta"):
         evaluator = Evaluator(200, N_ATTRIBUTES, p.evaluator.width)
     evaluator_b = _bytes(evaluator)[0]
-    out.append(Row("train_evaluator", 0, 4 * evaluator_b, PROCESS_GB * GB + 4 * evaluator_b + _set_bytes(
-        p.scale.evaluator_batch_size * 4, size)))
+    out.append(Row("train_evaluator", 0, evaluator_b, PROCESS_GB * GB + 4 * evaluator_b + _set_bytes(
+        p.scale.evaluator_batch_size * 4, size), scratch=2 * 3 * evaluator_b))
     features = 4.0 * (evaluator.features_dim + 200 + N_ATTRIBUTES)  # features, species and attribute logits
     if "inception" in sc.extractors:
         features += 4.0 * (2048 + 1008)                                # the FID Inception's pool3 and logits
@@ -212,7 +215,7 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
     for name in p.baselines:
         s, nets = _baseline(p, name)
         b, t = _bytes(nets)
-        out.append(Row(f"train_baseline@{name}", 0, 2 * b + 2 * t, PROCESS_GB * GB + 4 * b,
+        out.append(Row(f"train_baseline@{name}", 0, b, PROCESS_GB * GB + 4 * b, scratch=2 * (b + 2 * t),
                        notes=[f"networks {b / 1e6:.0f} MB"]))
         out.append(Row(f"generate_baseline@{name}", final, _set_bytes(final, size),
                        PROCESS_GB * GB + b + 2 * _set_bytes(p.runtime.generate_batch, size)))
@@ -220,14 +223,16 @@ def plan(p: Params, results_dir: str | Path = "benchmarks/results") -> list[Row]
                        PROCESS_GB * GB + 2 * b + 2 * final * (features + 2 * codes) + _set_bytes(c.test, size)))
 
     if p.draw_sweep is not None:
-        sw, disk, biggest = p.draw_sweep, 0.0, 0.0
+        sw, disk, scratch, biggest = p.draw_sweep, 0.0, 0.0, 0.0
         for steps in sw.steps:
             _, nets = _baseline(p, sw.base, steps=steps, z_dim=sw.total_latent // steps)
             b, t = _bytes(nets)
-            disk, biggest = disk + 2 * b + 2 * t, max(biggest, b)
+            # every run's checkpoints stay in resume/draw_sweep until the whole sweep succeeds
+            disk, scratch, biggest = disk + b, scratch + 2 * (b + 2 * t), max(biggest, b)
         n = min(sw.images, c.test)
         out.append(Row("draw_sweep", n * len(sw.steps), disk,
-                       PROCESS_GB * GB + 4 * biggest + 2 * _set_bytes(n, size), notes=["images scored in memory"]))
+                       PROCESS_GB * GB + 4 * biggest + 2 * _set_bytes(n, size), scratch=scratch,
+                       notes=["images scored in memory"]))
     out.append(Row("report", 0, 0.0, PROCESS_GB * GB))
     return out
 
@@ -245,11 +250,12 @@ def format_plan(p: Params, rows: list[Row]) -> str:
     head = (f"t2igan plan: dataset={p.dataset} scale={p.scale_name} ({p.scale.image_size} px, "
             f"{len(p.variants)} variants, {len(p.baselines)} baselines)")
     lines = [head, "",
-             f"{'stage':<28} {'images':>9} {'disk GB':>9} {'RAM GB':>8} {'GPU GB':>8} {'GPU h':>7}  notes",
-             f"{'':<28} {'':>9} {'computed':>9} {'computed':>8} {'measured':>8} {'measured':>7}"]
+             f"{'stage':<28} {'images':>9} {'disk GB':>9} {'scratch':>9} {'RAM GB':>8} {'GPU GB':>8} {'GPU h':>7}"
+             "  notes",
+             f"{'':<28} {'':>9} {'computed':>9} {'computed':>9} {'computed':>8} {'measured':>8} {'measured':>7}"]
     for r in rows:
-        lines.append(f"{r.stage:<28} {r.images:>9,} {_gb(r.disk):>9} {_gb(r.ram):>8} {_gb(r.gpu):>8} "
-                     f"{_hours(r.seconds):>7}  {'; '.join(r.notes)}")
+        lines.append(f"{r.stage:<28} {r.images:>9,} {_gb(r.disk):>9} {_gb(r.scratch or None):>9} {_gb(r.ram):>8} "
+                     f"{_gb(r.gpu):>8} {_hours(r.seconds):>7}  {'; '.join(r.notes)}")
     disk = sum(r.disk for r in rows)
     timed = [r for r in rows if r.seconds is not None]
     largest = max((r for r in rows if r.stage.startswith(("generate@", "generate_b"))), key=lambda r: r.disk,
@@ -257,7 +263,9 @@ def format_plan(p: Params, rows: list[Row]) -> str:
     lines += ["",
               f"total: {sum(r.images for r in rows):,} images written, {disk / GB:,.1f} GB of DVC outputs "
               f"(twice that with DVC's default copy cache; `dvc config cache.type hardlink,symlink` keeps one copy), "
-              f"peak RAM {max(r.ram for r in rows) / GB:,.1f} GB (the largest stage; stages run one at a time)",
+              f"peak RAM {max(r.ram for r in rows) / GB:,.1f} GB (the largest stage; stages run one at a time); "
+              f"scratch up to {max(r.scratch for r in rows) / GB:,.1f} GB more while a stage trains "
+              "(resume/<stage>: its checkpoint and the one before, removed when it succeeds)",
               f"final set: {p.scale.captions_per_image} caption(s) per test image = "
               f"{counts(p).test * p.scale.captions_per_image:,} images per variant"
               + (f"; largest generated output: {largest.stage} {largest.disk / GB:,.2f} GB" if largest else ""),

@@ -1,19 +1,27 @@
-"""What every stage script shares: params loading, timing, and clean error exits."""
+"""What every stage script shares: its command line, params loading, timing, clean error exits, and
+the scratch folder where a trainer keeps what a resumed run needs."""
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import os
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from t2igan import allocator, io, logs
 from t2igan.config import Params, RuntimeConfig, load_params
 from t2igan.errors import ConfigError, T2IGANError
 
 TIMINGS_DIR = Path("reports") / "timings"
+# Resumable checkpoints, snapshots and sample grids while a stage trains: outside DVC's outputs, so
+# no output needs `persist` (which turns DVC's run cache off) and a killed run still resumes
+RESUME_DIR = Path("resume")
+KEEP_RESUME_ENV = "T2IGAN_KEEP_RESUME"  # "1": keep resume/<stage> after success (e.g. for benchmarks/ema_blend.py)
 _DEVICES: dict[str, str] = {}  # what the stage ran on (``record_device``), written beside its timings
 
 
@@ -56,9 +64,63 @@ def _cpu_name() -> str:
 
 
 def label(argv: list[str] | None = None) -> str:
-    """The stage a script run is, e.g. ``train@attngan`` for ``stages/train.py attngan``."""
+    """The stage a script run is, e.g. ``train@attngan`` for ``stages/train.py attngan`` (flags left out)."""
     argv = sys.argv if argv is None else argv
-    return "@".join([Path(argv[0]).stem, *argv[1:]])
+    return "@".join([Path(argv[0]).stem, *(a for a in argv[1:] if not a.startswith("-"))])
+
+
+def parse_args(doc: str | None, name: str | None = None, what: str = "", choices: Sequence[str] | None = None,
+               argv: list[str] | None = None) -> argparse.Namespace:
+    """A stage script's command line: ``--help`` prints ``doc`` and exits without running anything;
+    ``-v`` / ``-q`` set the log level (``T2IGAN_LOG_LEVEL`` still wins); ``name`` (e.g. ``VARIANT``),
+    when given, is the one positional argument, described by ``what`` (one of ``choices`` if given)."""
+    parser = argparse.ArgumentParser(prog=f"python stages/{Path(sys.argv[0]).name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    if name:
+        parser.add_argument("name", metavar=name, help=what, choices=choices)
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                      help="log DEBUG records too")
+    loud.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                      help="log warnings and errors only")
+    return parser.parse_args(argv)
+
+
+def scratch(*parts: str) -> Path:
+    """``resume/<this stage>/<parts>``: where its trainer keeps what a resumed run needs.  ``run``
+    removes the stage's folder when the stage succeeds; a failed or killed run leaves it for the next."""
+    return RESUME_DIR / label() / Path(*parts)
+
+
+def publish(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Put the trained file or folder ``src`` (in the scratch) at the output ``dst``: hard links where
+    the file system allows (no second copy on disk), copies otherwise; built beside ``dst`` and renamed
+    into place, so ``dst`` is never half-written."""
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.publish-{os.getpid()}")
+    _remove(tmp)  # debris of a publish killed half-way
+    if src.is_dir():
+        shutil.copytree(src, tmp, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(src, tmp)
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _cpu_seconds() -> float:
@@ -66,16 +128,17 @@ def _cpu_seconds() -> float:
     return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
-def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml") -> None:
+def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml", verbosity: int = 0) -> None:
     """Load and validate params, run ``body``; a user-facing error exits 1 with one clear line.
 
-    On success the stage's wall and CPU seconds and peak memory go to reports/timings/<label>.json
-    (beside the metrics, never in them): ``benchmarks/stage_times.py`` makes the README's table.
+    On success the stage's scratch folder (``scratch``) is removed, and its wall and CPU seconds and
+    peak memory go to reports/timings/<label>.json (beside the metrics, never in them):
+    ``benchmarks/stage_times.py`` makes the README's table.
     """
     start, cpu = time.perf_counter(), _cpu_seconds()
     tuned = allocator.tune()  # large blocks from the heap: no page faults through every step
     try:
-        logs.configure()  # INFO to stderr (downloads say what they do); T2IGAN_LOG_LEVEL to change it
+        logs.configure(verbosity)  # INFO to stderr (downloads say what they do); -v / -q / T2IGAN_LOG_LEVEL
         params = load_params(params_path)
         body(params)
     except T2IGANError as exc:
@@ -83,6 +146,10 @@ def run(body: Callable[[Params], dict | None], params_path: str = "params.yaml")
         sys.exit(1)
     wall = time.perf_counter() - start
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the stage
+        if os.environ.get(KEEP_RESUME_ENV) != "1":
+            shutil.rmtree(RESUME_DIR / label(), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                RESUME_DIR.rmdir()  # when no other stage's run is waiting there
         peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         io.write_json(TIMINGS_DIR / f"{label()}.json", {
             "stage": label(), "wall_seconds": round(wall, 1), "cpu_seconds": round(_cpu_seconds() - cpu, 1),
