@@ -3,7 +3,8 @@
     python stages/report.py
 
 Reads every model of params.yaml's `variants` and `baselines` (scores, training logs, generated
-sets, figures), the DRAW sweep, the FID sanity study and the data statistics.
+sets, figures), the DRAW sweep, the FID sanity study and the data statistics; writes a model card per
+model in reports/model_cards/.
 """
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from t2igan.data.dataset import centre_crops
 from t2igan.data.preprocess import Prepared
 from t2igan.errors import T2IGANError
 from t2igan.generate import sample_rows
-from t2igan.report import document
+from t2igan.report import document, model_cards
 
 SAMPLE_CAPTIONS = 6
 
@@ -71,8 +72,12 @@ def main(p):
     data = {"dataset": p.dataset, "scale": p.scale_name, "image_size": p.scale.image_size,
             **{k: stats[k] for k in ("images", "classes", "classes_train", "classes_test")}}
     damsm = document.read_json(reports / "evaluator_damsm" / "metrics.json")
+    given = {**{n: v.given for n, v in p.variants.items()}, **{n: b.given for n, b in p.baselines.items()}}
+    model_cards.write_cards(models, given, reports / "model_cards", dataset=p.dataset, scale=p.scale_name,
+                            image_size=p.scale.image_size)
+    cards = "\n## Model cards\n\nOne per model, from its scores and params: [model_cards/](model_cards/README.md).\n"
     io.write_text(reports / "report.md", document.render(models, figures=figures, sweep=sweep,
-                                                         fid_sanity=fid_sanity, data=data, damsm=damsm))
+                                                         fid_sanity=fid_sanity, data=data, damsm=damsm) + cards)
 
 
 if __name__ == "__main__":

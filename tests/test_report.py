@@ -204,3 +204,40 @@ def test_pr_comment_of_two_committed_revisions_has_params_and_no_timings(tmp_pat
     assert "| reports/train.json | fid | 50 | 45.5 | -4.5 |" in text, text
     assert "seconds" not in text and "images_per_s" not in text and "| seed |" not in text and "kl" not in text
     assert "![reports/curve.png](reports/curve.png)" in text
+
+
+def test_model_cards_from_fixture_metrics(fixture_reports, tmp_path):
+    """A card per model with its params entry, its three score rows as the report formats them, how to
+    sample it (text-to-image variants: with its DVC artifact's name, as dvc.yaml declares it) and its limits."""
+    from t2igan.report import model_cards
+
+    reports, models_dir = fixture_reports
+    models = document.load_models(reports, models_dir, {"attngan": ("attngan", False), "draw_attn": ("draw", True)})
+    given = {"attngan": {"model": "attngan"}, "draw_attn": {"model": "draw", "attention": True}}
+    paths = model_cards.write_cards(models, given, tmp_path / "cards", dataset="synthetic", scale="quick",
+                                    image_size=64)
+    assert [p.name for p in paths] == ["attngan.md", "draw_attn.md"]
+    attngan, draw = (p.read_text() for p in paths)
+    assert attngan.startswith("# Model card: `attngan` (AttnGAN)")
+    rows = [line for line in attngan.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[2:]] == ["final", "untrained (floor)", "real test images"]
+    assert _fid_cell(rows, "final") == document._num(54.84, 1) and _fid_cell(rows, "untrained (floor)") == "150.0"
+    assert "generator parameters: 100 (100)" in attngan  # the 10 x 10 weight; BatchNorm statistics not counted
+    assert '`variants.attngan`: `{"model": "attngan"}`' in attngan
+    assert "dvc artifacts get <repository url> attngan-generator" in attngan
+    assert "t2igan sample --variant attngan" in attngan
+    assert model_cards.artifact_name("ragan_v0") == "ragan-v0-generator"
+    declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    for name in ("attngan", "dualattngan", "ragan_v0", "ragan_v1"):
+        assert declared[model_cards.artifact_name(name)]["meta"]["card"] == f"reports/model_cards/{name}.md"
+    assert "`baselines.draw_attn`: `{\"attention\": true, \"model\": \"draw\"}`" in draw
+    assert "artifacts get" not in draw and "python stages/generate_baseline.py draw_attn" in draw
+    assert "not birds" in draw and "generator parameters: 12 (12)" in draw  # DRAW's 3 x 4; the D is not sampled
+    index = (tmp_path / "cards" / "README.md").read_text()
+    assert "[`attngan`](attngan.md): AttnGAN" in index and "[`draw_attn`](draw_attn.md): DRAW" in index
+
+
+def _fid_cell(rows: list[str], label: str) -> str:
+    header = [c.strip() for c in rows[0].split("|")]
+    row = next(r for r in rows if r.split("|")[1].strip() == label)
+    return [c.strip() for c in row.split("|")][header.index("FID ↓")]
