@@ -72,7 +72,7 @@ def main(p):
     data = {"dataset": p.dataset, "scale": p.scale_name, "image_size": p.scale.image_size,
             **{k: stats[k] for k in ("images", "classes", "classes_train", "classes_test")}}
     damsm = document.read_json(reports / "evaluator_damsm" / "metrics.json")
-    given = {**{n: v.given for n, v in p.variants.items()}, **{n: b.given for n, b in p.baselines.items()}}
+    given = {n: {"model": e.model, **e.given} for n, e in {**p.variants, **p.baselines}.items()}
     model_cards.write_cards(models, given, reports / "model_cards", dataset=p.dataset, scale=p.scale_name,
                             image_size=p.scale.image_size)
     cards = "\n## Model cards\n\nOne per model, from its scores and params: [model_cards/](model_cards/README.md).\n"

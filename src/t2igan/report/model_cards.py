@@ -51,7 +51,7 @@ def card(m: Model, params: dict, *, dataset: str, scale: str, image_size: int) -
              + ("" if t.get("image_size", image_size) == image_size else
                 f" (the network works at {t['image_size']} px; its images are upsampled to be scored)"),
              f"- {t['epochs']} epochs, seed {t.get('seed', 'n/a')}, {t['seconds'] / 60:.1f} min at "
-             f"{t['images_per_s']:.0f} training images/s (the committed run's machine: see the README)",
+             f"{t['images_per_s']:.0f} training images/s (on the machine of this run)",
              f"- generator parameters: {_count(m.parameters)} ({m.parameters:,})",
              f"- params entry `{section}.{m.name}`: `{json.dumps(params, sort_keys=True)}`", "",
              "**Scores** (the final generator on the test captions; the untrained network is the floor, the real "
