@@ -71,12 +71,14 @@ def main(p, name: str):
     attention_inputs = {k: source.for_rows(attention_rows) for k, source in sources.items()}
     images, maps, input_maps = generate(variant, G, damsm, prepared, attention_rows, max_words=s.max_words,
                                         seed=p.seed, attention=True, inputs=attention_inputs)
-    if maps is not None:
-        captions, lengths = encode_rows(prepared, attention_rows, s.max_words, p.seed)  # the words G saw
-        for k in range(len(attention_rows)):
-            words = [prepared.vocab[int(i)] for i in captions[k, :lengths[k]]]
+    captions, lengths = encode_rows(prepared, attention_rows, s.max_words, p.seed)  # the words G saw
+    for k in range(len(attention_rows)):
+        words = [prepared.vocab[int(i)] for i in captions[k, :lengths[k]]]
+        if maps is not None:
             attention_figure(images[k], maps[k][:len(words)], words, reports / "attention" / f"caption_{k}.png",
                              caption=" ".join(words))
+        else:  # a family without word attention (DF-GAN): the image and the words it was given
+            attention_figure(images[k], [], [], reports / "attention" / f"captioned_{k}.png", caption=" ".join(words))
     if input_maps is not None:  # the attention over the (first) input's regions
         first = variant.inputs[0]
         for k in range(len(attention_rows)):

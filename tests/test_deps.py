@@ -21,6 +21,13 @@ from import_graph import ROOT, SRC, closure, cycles, import_statements, inert, m
 
 from t2igan import families
 
+# DVC gives the entries of a foreach stage the same deps but for what ${item.model} names (a family's own
+# two files; a list per entry cannot be interpolated: treeverse/dvc#7151).  So the template lists what any
+# entry's family imports, and a family that does not build on AttnGAN lists AttnGAN's modules too: an
+# edit to them re-runs its stages as well.  The one such family, and what it over-includes:
+OVER_INCLUDED = {"dfgan": {"src/t2igan/losses/attngan.py", "src/t2igan/models/attngan.py",
+                           "src/t2igan/variants/attngan.py"}}
+
 # the modules that load a family by name, and the params.yaml section they read it from
 LOADERS = {SRC / "t2igan/train/gan.py": "variants", SRC / "t2igan/baselines/base.py": "baselines"}
 
@@ -61,12 +68,22 @@ def stage_code() -> dict[str, tuple[set[str], set[str]]]:
     return out
 
 
+def _over_included(stage: str) -> set[str]:
+    """What the stage lists without importing it, by OVER_INCLUDED (a variant's stages only)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    entry = params["variants"].get(stage.partition("@")[2]) if "@" in stage and not stage.startswith(
+        ("train_baseline", "generate_baseline", "score_baseline")) else None
+    return OVER_INCLUDED.get(entry["model"], set()) if entry else set()
+
+
 def test_every_stage_depends_on_exactly_the_code_it_runs():
     code = stage_code()
     assert len(code) > 30 and {"train@attngan", "score@ragan_v1", "validate_params", "data"} <= set(code)
     wrong = {name: {"missing": sorted(needed - listed), "not imported": sorted(listed - needed)}
-             for name, (needed, listed) in code.items() if needed != listed}
+             for name, (needed, listed) in code.items() if needed != listed - _over_included(name)}
     assert wrong == {}, "dvc.yaml deps differ from what the stages import:\n" + yaml.safe_dump(wrong)
+    for name, (needed, listed) in code.items():  # the exception is exactly what it says, no more
+        assert listed - needed == _over_included(name), name
 
 
 def test_the_caption_rule_reaches_every_stage_that_reads_captions():

@@ -22,6 +22,7 @@ FAMILIES: dict[str, dict[str, str]] = {
         "attngan": "t2igan.variants.attngan:AttnGAN",
         "dualattngan": "t2igan.variants.dualattngan:DualAttnGAN",
         "ragan": "t2igan.variants.ragan:RaGAN",
+        "dfgan": "t2igan.variants.dfgan:DFGAN",
     },
     "baselines": {
         "dcgan": "t2igan.baselines.dcgan:DCGAN",

@@ -87,7 +87,8 @@ def generate_batches(variant, G, damsm, prepared: Prepared, rows: np.ndarray, *,
     class_ids = torch.from_numpy(prepared.index["class_ids"][rows // cub.N_CAPTIONS].astype(np.int64))
     # z and the conditioning noise of item i depend on (seed, i) only, not on the batching
     rng = np.random.default_rng([seed, 7])
-    z_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.z_dim), dtype=np.float32))
+    z_all = variant.sampling_noise(torch.from_numpy(rng.standard_normal((len(rows), variant.s.z_dim),
+                                                                        dtype=np.float32)))
     eps_all = torch.from_numpy(rng.standard_normal((len(rows), variant.s.c_dim), dtype=np.float32))
     for start in tqdm(range(0, len(rows), batch_size), desc="generate", disable=not progress, leave=False):
         sl = slice(start, start + batch_size)

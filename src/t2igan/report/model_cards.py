@@ -22,13 +22,16 @@ FAMILIES = {
                     "Cai et al., 2019"),
     "ragan": ("RaGAN", "AttnGAN conditioned on a caption and a reference patch of a bird (version 0: the generator "
               "reads the patch; version 1: the discriminators too)", "Lande, 2021 (the RaGAN thesis, seed 001)"),
+    "dfgan": ("DF-GAN", "a one-stage text-to-image GAN whose generator fuses the sentence code into every block "
+              "through text-conditioned affine transformations (DFBlocks), with a one-way discriminator, the hinge "
+              "loss and a matching-aware gradient penalty", "Tao et al., CVPR 2022"),
     "dcgan": ("DCGAN / WGAN / WGAN-GP", "an unconditional convolutional GAN; the entry's `loss` picks the DCGAN, "
               "WGAN (weight clipping) or WGAN-GP objective", "Radford et al. 2016; Arjovsky et al. 2017; "
               "Gulrajani et al. 2017"),
     "draw": ("DRAW", "a recurrent variational auto-encoder that draws on a canvas over several steps",
              "Gregor et al., ICML 2015; seed 002's experiments"),
 }
-TEXT_FAMILIES = ("attngan", "dualattngan", "ragan")  # their generators are DVC artifacts (dvc.yaml)
+TEXT_FAMILIES = ("attngan", "dualattngan", "ragan", "dfgan")  # their generators are DVC artifacts (dvc.yaml)
 
 
 def artifact_name(name: str) -> str:

@@ -191,12 +191,13 @@ class Trainer:
         world.follow_main(G, Ds, G_ema)  # the same seed built them; this makes sure
         # fused: one pass over each parameter per step instead of six (same update, rounded differently);
         # the paper discriminators' 100 M parameters made the unfused step a tenth of a CPU step
-        opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(s.beta1, s.beta2), fused=True)
-        opt_d = torch.optim.Adam(Ds.parameters(), lr=s.lr_d, betas=(s.beta1, s.beta2), fused=True)
+        o = variant.optimisation()  # `train`'s values, or the family's own (DF-GAN)
+        opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=o.betas, fused=True)
+        opt_d = torch.optim.Adam(Ds.parameters(), lr=o.lr_d, betas=o.betas, fused=True)
         if s.compile:
             for m in (G, *Ds):
                 m.compile()  # in place: state_dict keys stay the same
-        return cls(variant, G, Ds, updates.Ema(G, s.ema_decay, s.ema_warmup, copy_of=G_ema),
+        return cls(variant, G, Ds, updates.Ema(G, o.ema_decay, s.ema_warmup, copy_of=G_ema),
                    updates.Phase("d", opt_d, label="discriminator step"),
                    updates.Phase("g", opt_g, frozen=[Ds], label="generator step"),  # G's loss goes through D
                    device, world, precision=s.precision)

@@ -12,6 +12,9 @@ EMA, checkpoints, logging, sampling.  A variant owns its networks, its losses an
   through by name (``Batch.inputs``) without knowing what they are;
 
 - ``build()``: the generator and the discriminators, initialised;
+- ``optimisation()``: Adam's learning rates and betas and the EMA decay (params.yaml's `train`,
+  unless the family's paper sets its own: DF-GAN); ``sampling_noise(z)``: the noise generated
+  sets use, from standard normal draws (z itself, unless the family truncates it);
 - ``generate(G, batch, z, eps=None)``: fake images (and whatever the losses need from that pass);
 - ``d_loss(Ds, batch, fake)`` and ``g_loss(Ds, batch, fake)``: dicts of named loss terms,
   each a scalar tensor, with the one to minimise under "total".  The other terms are
@@ -51,6 +54,17 @@ class Batch:
     lengths: torch.Tensor         # [B]
     class_ids: torch.Tensor       # [B]
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)  # the family's inputs: [B, 3, p, p] in [-1, 1]
+
+
+@dataclass(frozen=True)
+class Optimisation:
+    """How a variant's networks are updated: Adam for G and for the discriminators, and the decay of
+    the EMA of G that is saved and scored (0: the EMA is a copy of G)."""
+
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
+    ema_decay: float
 
 
 @dataclass
@@ -95,6 +109,14 @@ class Variant:
 
     def build(self) -> tuple[nn.Module, nn.ModuleList]:
         raise NotImplementedError
+
+    def optimisation(self) -> Optimisation:
+        s = self.s
+        return Optimisation(s.lr_g, s.lr_d, (s.beta1, s.beta2), s.ema_decay)
+
+    def sampling_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise of a generated set from its standard normal draws ``z`` [N, z_dim]."""
+        return z
 
     def generate(self, G: nn.Module, batch: Batch, z: torch.Tensor, *, noise: bool = True,
                  eps: torch.Tensor | None = None) -> Fake:
