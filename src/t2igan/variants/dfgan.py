@@ -69,11 +69,11 @@ class DFGAN(Variant):
         features = D.features(real)
         logits_real = D.logits(features, sentence)
         real_term = hinge_real(logits_real)
-        mismatched = hinge_fake(D.logits(mismatched(features), sentence))
+        mismatched_term = hinge_fake(D.logits(mismatched(features), sentence))
         fake_term = hinge_fake(D(fake.images[-1], sentence))
         gp = ma_gp(logits_real, real, sentence, self.o.gp_k, self.o.gp_p)
-        total = real_term + (fake_term + mismatched) / 2 + gp
-        return {"real": real_term, "fake": fake_term, "mismatched": mismatched, "ma_gp": gp, "total": total}
+        total = real_term + (fake_term + mismatched_term) / 2 + gp
+        return {"real": real_term, "fake": fake_term, "mismatched": mismatched_term, "ma_gp": gp, "total": total}
 
     def g_loss(self, Ds, batch: Batch, fake: Fake) -> dict[str, torch.Tensor]:
         adversarial = -Ds[0](fake.images[-1], batch.sentence).float().mean()
@@ -84,7 +84,7 @@ def truncate(z: torch.Tensor, t: float) -> torch.Tensor:
     """Standard normal draws ``z`` mapped to a normal truncated to [-t, t] through the CDF (quantile
     u = Phi(z) placed in [Phi(-t), Phi(t)]): the same distribution as DF-GAN's truncated sampling, and still
     a function of the same draws, so a set stays a function of (seed, row)."""
-    lo, hi = torch.special.ndtr(torch.tensor(-t, dtype=torch.float64)), torch.special.ndtr(torch.tensor(t, dtype=torch.float64))
+    lo, hi = torch.special.ndtr(torch.tensor([-t, t], dtype=torch.float64))
     u = lo + (hi - lo) * torch.special.ndtr(z.double())
     return torch.special.ndtri(u).clamp(-t, t).to(z.dtype)
 
