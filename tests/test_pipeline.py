@@ -401,6 +401,23 @@ def test_ragan_v1_through_train_generate_and_score(project):
     assert "variants.ragan_v1" in json.dumps(status["train@ragan_v1"])
 
 
+def test_dfgan_through_train_generate_and_score(project):
+    """`dvc repro score@dfgan` at tiny scale: its own loss terms in the curves, an image-and-caption figure
+    in place of the attention maps it does not have, every score of a text-conditional model."""
+    work, env, dvc = project
+    _run(dvc + ["repro", "score@dfgan"], work, env)
+    train = json.loads((work / "reports/dfgan/train.json").read_text())
+    assert {"final_d_real", "final_d_fake", "final_d_mismatched", "final_d_ma_gp", "final_g_adv"} <= set(train)
+    final = np.load(work / "data/generated/dfgan/final/images.npy", mmap_mode="r")
+    assert final.shape == (1000, 32, 32, 3) and final.std() > 0
+    figures = sorted(p.name for p in (work / "reports/dfgan/attention").iterdir())
+    assert figures == [f"captioned_{k}.png" for k in range(4)]
+    scores = json.loads((work / "reports/dfgan/scores.json").read_text())
+    for row in ("final", "real", "untrained"):
+        assert np.isfinite([scores[row]["fid"], scores[row]["is"]]).all()
+        assert 0 <= scores[row]["r_precision_evaluator_damsm"] <= 1 and 0 <= scores[row]["attribute_accuracy"] <= 1
+
+
 def test_baselines_through_train_generate_and_score(project):
     """`dvc repro` of an unconditional GAN (text scores "n/a") and of the sentence-conditioned DRAW
     (R-precision computed, DRAW's own metrics, canvases) at tiny scale."""
