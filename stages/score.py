@@ -129,6 +129,9 @@ def main(p, name: str):
         s = score_features(f, snap_rows, **common)
         curves.append({"epoch": epoch, **{k: s[k] for k in CURVES}})
         del snap_G
+    for k in order:  # how the generated rows' noise was drawn (DF-GAN's truncation, when asked for)
+        if k != "real":
+            scores[k]["protocol"]["noise"] = variant.sampling_protocol()
     io.write_json(reports / "scores.json", scores)
     io.write_json(reports / "metrics.json", registry.headline(scores["final"]))  # what `dvc metrics` shows
     io.write_json(reports / "score_epochs.json", curves)

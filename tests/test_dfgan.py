@@ -138,9 +138,11 @@ def test_truncation_changes_only_the_generated_sets_noise(tiny):
     plain = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4)
     assert plain.shape == (6, 32, 32, 3) and plain.std() > 0
     assert np.array_equal(plain, generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=3))
+    assert variant.sampling_protocol() == "z ~ N(0, I), drawn per caption row from (seed, row)"
     variant.o = dataclasses.replace(variant.o, truncation=0.5)
     truncated = generate(variant, G, damsm, prepared, rows, max_words=18, seed=3, batch_size=4)
     assert truncated.shape == plain.shape and not np.array_equal(truncated, plain)
+    assert variant.sampling_protocol().endswith("truncated to [-0.5, 0.5] (option truncation)")
 
 
 KILLED_RUN = """

@@ -416,6 +416,8 @@ def test_dfgan_through_train_generate_and_score(project):
     for row in ("final", "real", "untrained"):
         assert np.isfinite([scores[row]["fid"], scores[row]["is"]]).all()
         assert 0 <= scores[row]["r_precision_evaluator_damsm"] <= 1 and 0 <= scores[row]["attribute_accuracy"] <= 1
+    assert scores["final"]["protocol"]["noise"] == "z ~ N(0, I), drawn per caption row from (seed, row)"
+    assert "noise" not in scores["real"]["protocol"]  # the real images were not drawn
 
 
 def test_baselines_through_train_generate_and_score(project):

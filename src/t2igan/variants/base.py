@@ -118,6 +118,10 @@ class Variant:
         """The noise of a generated set from its standard normal draws ``z`` [N, z_dim]."""
         return z
 
+    def sampling_protocol(self) -> str:
+        """How ``sampling_noise`` draws, for the scores' protocol."""
+        return "z ~ N(0, I), drawn per caption row from (seed, row)"
+
     def generate(self, G: nn.Module, batch: Batch, z: torch.Tensor, *, noise: bool = True,
                  eps: torch.Tensor | None = None) -> Fake:
         """``eps`` [B, c_dim]: the conditioning-augmentation noise when given (generated sets draw

@@ -58,6 +58,10 @@ class DFGAN(Variant):
         t = self.o.truncation
         return z if t is None else truncate(z, t)
 
+    def sampling_protocol(self) -> str:
+        t = self.o.truncation
+        return super().sampling_protocol() + ("" if t is None else f", truncated to [-{t}, {t}] (option truncation)")
+
     def generate(self, G, batch: Batch, z: torch.Tensor, *, noise: bool = True, eps=None) -> Fake:
         return Fake([G(z, batch.sentence)])
 
