@@ -45,6 +45,24 @@ def make_project(work: Path, params: dict) -> tuple[Path, dict, list[str]]:
     return work, env, dvc
 
 
+def assert_same(a, b, where=""):
+    """Recursively equal: tensors bit for bit, everything else by ==."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys differ"
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
 def committed_params() -> dict:
     import yaml
 

@@ -135,16 +135,17 @@ FAMILY_DEPS = {"${variants}": ["src/t2igan/variants/${item.model}.py", "src/t2ig
 CODE_COMMENT = "# code: every project file the script runs (tests/test_deps.py keeps this exact)"
 
 
-def _family_files(foreach: str | None) -> set[str]:
-    """The files ${item.model} names for the entries of a foreach over ``foreach`` that are not also
-    another family's base (AttnGAN's modules are attngan's own and the base of dualattngan and ragan)."""
+def _own_only(stage: str, foreach: str | None, needs: dict[str, set[str]]) -> set[str]:
+    """The files ${item.model} names for the entries of foreach stage ``stage`` that no other entry needs
+    (``needs``: entry -> the files it runs); a family that others build on (AttnGAN's) stays common."""
     import yaml
 
     if foreach not in FAMILY_DEPS:
         return set()
     section = yaml.safe_load((ROOT / "params.yaml").read_text())[foreach[2:-1]]
-    own = {t.replace("${item.model}", e["model"]) for e in section.values() for t in FAMILY_DEPS[foreach]}
-    return {f for f in own if Path(f).stem != "attngan"}
+    own = {key: {t.replace("${item.model}", e["model"]) for t in FAMILY_DEPS[foreach]} for key, e in section.items()}
+    return {f for key, files in own.items() for f in files
+            if all(f in own[other] for other, needed in needs.items() if f in needed)}
 
 
 def fix_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
@@ -156,13 +157,14 @@ def fix_dvc_yaml(path: Path = ROOT / "dvc.yaml") -> None:
     from test_deps import stage_code
 
     stages = yaml.safe_load(path.read_text())["stages"]
-    groups: dict[str, list[set[str]]] = {}
+    groups: dict[str, dict[str, set[str]]] = {}
     for name, (needed, _) in stage_code().items():
-        groups.setdefault(name.partition("@")[0], []).append(needed)
+        stage, _, key = name.partition("@")
+        groups.setdefault(stage, {})[key] = needed
     blocks = {}
     for stage, members in groups.items():
         # what any entry runs beyond its ${item.model} files (test_deps.OVER_INCLUDED: why not less)
-        common = set.union(*members) - _family_files(stages[stage].get("foreach"))
+        common = set.union(*members.values()) - _own_only(stage, stages[stage].get("foreach"), members)
         blocks[stage] = (sorted(f for f in common if f.startswith("stages/"))
                          + sorted(f for f in common if f.startswith("src/"))
                          + FAMILY_DEPS.get(stages[stage].get("foreach"), []))

@@ -70,9 +70,8 @@ def stage_code() -> dict[str, tuple[set[str], set[str]]]:
 
 def _over_included(stage: str) -> set[str]:
     """What the stage lists without importing it, by OVER_INCLUDED (a variant's stages only)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    entry = params["variants"].get(stage.partition("@")[2]) if "@" in stage and not stage.startswith(
-        ("train_baseline", "generate_baseline", "score_baseline")) else None
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())  # a baseline never shares a variant's name
+    entry = params["variants"].get(stage.partition("@")[2])
     return OVER_INCLUDED.get(entry["model"], set()) if entry else set()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import settings
 import torch
+from conftest import assert_same
 
 from t2igan.generate import generate
 from t2igan.models import dfgan
@@ -172,21 +173,7 @@ def test_dfgan_killed_mid_epoch_resumes_bit_identical(tiny):
     gan.train(prepared, damsm_dir, tmp / "killed", s, progress=False)
     a, b = checksummed.load(tmp / "straight" / "checkpoint.pt"), checksummed.load(tmp / "killed" / "checkpoint.pt")
     for key in ("G", "Ds", "G_ema", "opt_g", "opt_d"):
-        _same(a[key], b[key], key)
+        assert_same(a[key], b[key], key)
     assert [h["d_total"] for h in a["history"]] == [h["d_total"] for h in b["history"]]
     assert all(torch.equal(x, y) for x, y in zip(checkpoint.load(tmp / "straight" / "generator.pt")["state"].values(),
                                                   checkpoint.load(tmp / "killed" / "generator.pt")["state"].values()))
-
-
-def _same(a, b, where):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import committed_params, make_project, run_ok
+from conftest import assert_same, committed_params, make_project, run_ok
 
 from t2igan.train import checkpoint, checksummed, guard
 
@@ -212,24 +212,6 @@ def test_damsm_killed_mid_epoch_resumes_bit_identical(project):
     assert (work / "reports/damsm/live/plots/metrics/train/w0.tsv").read_text() == curves
 
 
-def _assert_same(a, b, where=""):
-    """Recursively equal: tensors bit for bit, everything else by ==."""
-    import torch
-
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), f"{where}: keys differ"
-        for k in a:
-            _assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
-            _assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
 def test_attngan_trains_generates_and_resumes_bit_identical(project):
     """`dvc repro generate@attngan` at tiny scale; then SIGKILL training four times, twice while it
     writes a checkpoint; it ends bit-identical."""
@@ -258,7 +240,7 @@ def test_attngan_trains_generates_and_resumes_bit_identical(project):
     assert kills == 4
     resumed = checksummed.load(scratch / "checkpoint.pt")
     for key in ("G", "Ds", "G_ema", "opt_g", "opt_d"):
-        _assert_same(clean[key], resumed[key], key)
+        assert_same(clean[key], resumed[key], key)
     assert [h["d_total"] for h in clean["history"]] == [h["d_total"] for h in resumed["history"]]
     assert (work / "reports/attngan/live/plots/metrics/g/adv.tsv").read_text() == curves
     # the grid of epoch 1 was drawn by a run killed later in epoch 2: it survives the resume (issue 21)
